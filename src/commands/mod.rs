@@ -1,0 +1,32 @@
+//! One module per command (or family of commands); `dispatch` runs the one
+//! the user asked for. Each command returns its exit status or an error that
+//! `main` renders once.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::cli::Cli;
+
+/// What a command returns: its exit status, or an error rendered by `main`
+/// (exit status 1).
+pub type CmdResult = miette::Result<ExitCode>;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+pub fn dispatch(cli: Cli) -> CmdResult {
+    let Cli { global: _, command } = cli;
+    match command {}
+}
+
+/// Runs an async command body on a multi-threaded tokio runtime (commands
+/// that need no I/O concurrency stay synchronous).
+#[allow(dead_code)]
+pub fn block_on<F: std::future::Future>(fut: F) -> miette::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
+    Ok(rt.block_on(fut))
+}

@@ -1,0 +1,37 @@
+//! The `kiln` binary: parse the command line, run one command, render its
+//! error once, and turn the outcome into an exit status.
+//!
+//! Exit status: 0 on success, 1 for user errors (bad flags, bad Dockerfiles,
+//! missing images, failed builds), and whatever a command chooses otherwise
+//! (`kiln run` passes the container's status through, 125 for its own errors).
+
+mod cli;
+mod commands;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version print to stdout and succeed; usage errors are
+            // user errors: exit 1, as every other user error does.
+            let code = if err.use_stderr() { 1 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    report::init_tracing(cli.global.debug);
+    // One TLS crypto provider for every HTTPS client in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report::print_error(&err);
+            ExitCode::from(1)
+        }
+    }
+}

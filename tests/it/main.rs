@@ -1,0 +1,5 @@
+//! kiln's black-box tests: one test binary, one module per topic. Every test
+//! drives the real `kiln` binary against its own temporary root.
+
+mod cli;
+mod util;
