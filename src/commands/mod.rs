@@ -8,16 +8,24 @@ use clap::Subcommand;
 
 use crate::cli::Cli;
 
+pub mod debug;
+
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
 pub type CmdResult = miette::Result<ExitCode>;
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Developer commands (parser dump, word expansion).
+    #[command(subcommand)]
+    Debug(debug::DebugCommand),
+}
 
 pub fn dispatch(cli: Cli) -> CmdResult {
     let Cli { global: _, command } = cli;
-    match command {}
+    match command {
+        Command::Debug(cmd) => debug::run(cmd),
+    }
 }
 
 /// Runs an async command body on a multi-threaded tokio runtime (commands
