@@ -111,8 +111,22 @@ pub enum LowerErrorKind {
         #[source]
         source: ConfigError,
     },
+    /// A word could not be expanded (`${V:?msg}`, bad syntax).
     #[error(transparent)]
-    Parse(#[from] kiln_parser_error::ParseErrorBox),
+    Expand(Box<kiln_parser::ExpandError>),
+    /// The Dockerfile's global ARGs cannot be evaluated.
+    #[error(transparent)]
+    Parse(Box<kiln_parser::Error>),
+    /// A `RUN --mount` flag is invalid once expanded.
+    #[error(transparent)]
+    Mount(#[from] kiln_parser::MountError),
+    /// An ONBUILD trigger of a base image does not parse.
+    #[error("invalid ONBUILD trigger {trigger:?}")]
+    Trigger {
+        trigger: String,
+        #[source]
+        source: Box<kiln_parser::Error>,
+    },
 }
 
 /// A lowering error with the Dockerfile location it is about.
@@ -128,14 +142,6 @@ impl LowerError {
     pub fn new(kind: LowerErrorKind, location: Option<Location>) -> LowerError {
         LowerError { location, kind }
     }
-}
-
-/// Parser errors surfaced by lowering (ONBUILD triggers, word expansion).
-pub mod kiln_parser_error {
-    /// A parser error, boxed so the solver does not depend on its shape.
-    #[derive(Debug, thiserror::Error)]
-    #[error(transparent)]
-    pub struct ParseErrorBox(pub Box<dyn std::error::Error + Send + Sync>);
 }
 
 /// Everything `solve` can fail with.

@@ -343,7 +343,7 @@ impl Worker for FakeWorker {
                 let files = match &c.from {
                     FileSource::Context => self.context.lock().unwrap().clone(),
                     FileSource::Layers(l) => self.files(l),
-                    FileSource::Inline { name, data } => {
+                    FileSource::Inline { name, data, .. } => {
                         [(name.clone(), data.clone())].into_iter().collect()
                     }
                     FileSource::Url { url, .. } => [(
@@ -359,10 +359,11 @@ impl Worker for FakeWorker {
                     c.sources.clone()
                 };
                 let selected = FakeWorker::select(&files, &sources);
-                let single = selected.len() == 1
-                    && sources.len() == 1
-                    && !sources[0].ends_with('/')
-                    && files.contains_key(sources[0].trim_start_matches('/'));
+                let single =
+                    selected.len() == 1 && sources.len() == 1 && !sources[0].ends_with('/') && {
+                        let s = sources[0].trim_start_matches('/');
+                        files.contains_key(s) || files.contains_key(&format!("/{s}"))
+                    };
                 for (rel, content) in selected {
                     rootfs.changes.insert(join(&c.dest, &rel, single), content);
                 }

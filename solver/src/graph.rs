@@ -13,11 +13,14 @@ use crate::cachekey::CacheKey;
 use crate::op::Op;
 use crate::progress::VertexId;
 
-/// A span of the Dockerfile (1-based lines, inclusive).
+/// Where in the Dockerfile a vertex comes from: byte offset and length
+/// (for code frames) and the 1-based line and column of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Location {
+    pub offset: usize,
+    pub len: usize,
     pub line: usize,
-    pub end_line: usize,
+    pub col: usize,
 }
 
 /// One step of the build.

@@ -229,8 +229,10 @@ fn canonical(value: Value) -> Value {
 pub fn history_entry(created_by: &str, created: &str, empty_layer: bool) -> History {
     let mut b = HistoryBuilder::default()
         .created_by(created_by.to_string())
-        .comment(HISTORY_COMMENT.to_string())
-        .created(created.to_string());
+        .comment(HISTORY_COMMENT.to_string());
+    if !created.is_empty() {
+        b = b.created(created.to_string());
+    }
     if empty_layer {
         b = b.empty_layer(true);
     }
@@ -252,9 +254,6 @@ pub fn host_platform() -> Platform {
     let mut p = Platform::default();
     p.set_os(Os::Linux);
     p.set_architecture(Arch::from(arch));
-    if arch == "arm64" {
-        p.set_variant(Some("v8".to_string()));
-    }
     p
 }
 
@@ -272,6 +271,17 @@ pub fn parse_platform(s: &str) -> Option<Platform> {
     p.set_architecture(Arch::from(arch));
     p.set_variant(variant);
     Some(p)
+}
+
+/// Parses a platform as BuildKit does (`amd64`, `linux/arm64/v8`,
+/// `linux/x86_64`), normalised (`arm64` without `v8`, `x86_64` → `amd64`).
+pub fn parse_platform_lenient(s: &str) -> Option<Platform> {
+    let p: kiln_parser::Platform = s.parse().ok()?;
+    let mut out = Platform::default();
+    out.set_os(Os::from(p.os.as_str()));
+    out.set_architecture(Arch::from(p.architecture.as_str()));
+    out.set_variant(p.variant);
+    Some(out)
 }
 
 /// `os/arch[/variant]`.

@@ -11,9 +11,11 @@ mod error;
 mod graph;
 mod image;
 mod index;
+mod lower;
 mod op;
 mod progress;
 mod scheduler;
+mod solve;
 mod worker;
 
 #[cfg(test)]
@@ -24,14 +26,16 @@ pub use error::{ExitDisplay, LowerError, LowerErrorKind, SolveError, StepError, 
 pub use graph::{BuildGraph, Location, Vertex};
 pub use image::{
     ConfigError, DEFAULT_PATH, HISTORY_COMMENT, Healthcheck, ImageConfig, format_platform,
-    host_platform, parse_platform,
+    host_platform, parse_platform, parse_platform_lenient,
 };
 pub use index::{CacheIndex, ImageTimeRecord, IndexError, StateRecord};
+pub use lower::BuildOptions;
 pub use op::{Op, SourceRef};
 pub use progress::{
     LogStream, LogWriter, NullSink, OpContext, Progress, ProgressEvent, ProgressSink, VertexId,
 };
 pub use scheduler::SchedulerOptions;
+pub use solve::{BuildOutput, build};
 pub use worker::{
     CacheSharing, ChecksumRequest, CopyAction, ExecSpec, ExitStatus, FetchOutcome, FileAction,
     FileSource, ImageRecord, Layer, Mount, MountKind, NetworkMode, ResolvedImage, Security,

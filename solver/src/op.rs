@@ -26,8 +26,12 @@ pub enum SourceRef {
         url: String,
         checksum: Option<Digest>,
     },
-    /// Bytes from the Dockerfile (heredocs).
-    Inline { name: String, data: Vec<u8> },
+    /// Bytes from the Dockerfile (heredocs): one file `name` with `mode`.
+    Inline {
+        name: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
 }
 
 impl Serialize for SourceRef {
@@ -47,10 +51,11 @@ impl Serialize for SourceRef {
                 st.serialize_field("checksum", checksum)?;
                 st.end()
             }
-            SourceRef::Inline { name, data } => {
-                let mut st = s.serialize_struct("Inline", 2)?;
+            SourceRef::Inline { name, data, mode } => {
+                let mut st = s.serialize_struct("Inline", 3)?;
                 st.serialize_field("name", name)?;
                 st.serialize_field("data", &cachekey::sha256_digest(data))?;
+                st.serialize_field("mode", mode)?;
                 st.end()
             }
         }
@@ -68,9 +73,10 @@ impl SourceRef {
                 url: url.clone(),
                 checksum: checksum.clone(),
             },
-            SourceRef::Inline { name, data } => FileSource::Inline {
+            SourceRef::Inline { name, data, mode } => FileSource::Inline {
                 name: name.clone(),
                 data: data.clone(),
+                mode: *mode,
             },
         }
     }
@@ -363,15 +369,15 @@ mod tests {
         let b = cachekey::sha256_digest(b"b");
         let op = copy(&["src/"], "/app/");
         assert_eq!(
-            op.cache_key(&[root], &[a.clone()]),
-            op.cache_key(&[root], &[a.clone()])
+            op.cache_key(&[root], std::slice::from_ref(&a)),
+            op.cache_key(&[root], std::slice::from_ref(&a))
         );
         assert_ne!(
-            op.cache_key(&[root], &[a.clone()]),
+            op.cache_key(&[root], std::slice::from_ref(&a)),
             op.cache_key(&[root], &[b])
         );
         assert_ne!(
-            op.cache_key(&[root], &[a.clone()]),
+            op.cache_key(&[root], std::slice::from_ref(&a)),
             copy(&["src/"], "/other/").cache_key(&[root], &[a])
         );
         assert_eq!(op.content_requests().len(), 1);
@@ -382,6 +388,7 @@ mod tests {
         let src = SourceRef::Inline {
             name: "f".into(),
             data: b"hello".to_vec(),
+            mode: 0o644,
         };
         let json = serde_json::to_string(&src).unwrap();
         assert!(json.contains("sha256:"), "{json}");

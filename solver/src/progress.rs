@@ -289,7 +289,7 @@ mod tests {
         p.started(a, "RUN true");
         let ctx = OpContext::new(p.clone(), a, CancellationToken::new());
         use std::io::Write;
-        write!(ctx.writer(LogStream::Stdout), "hello\n").unwrap();
+        writeln!(ctx.writer(LogStream::Stdout), "hello").unwrap();
         p.completed(a);
         let events = sink.0.lock().unwrap();
         assert_eq!(events.len(), 3);

@@ -318,8 +318,10 @@ async fn a_failure_reports_the_exit_code_and_cancels_the_rest() {
         vec![from],
         "[2/2] RUN bad".into(),
         Some(crate::graph::Location {
+            offset: 5,
+            len: 10,
             line: 2,
-            end_line: 2,
+            col: 1,
         }),
         p.vertex(),
     );

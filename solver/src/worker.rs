@@ -109,8 +109,13 @@ pub enum FileSource {
         url: String,
         checksum: Option<Digest>,
     },
-    /// Bytes written by the build itself (heredoc files).
-    Inline { name: String, data: Vec<u8> },
+    /// Bytes written by the build itself (heredoc files): a directory
+    /// holding one file `name` with `mode`.
+    Inline {
+        name: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
 }
 
 /// Sharing mode of a cache mount.
