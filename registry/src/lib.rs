@@ -5,6 +5,11 @@
 //! unpacking into snapshot directories, and the remote client (pull, push,
 //! authentication). It depends on nothing else of kiln.
 
+pub mod reference;
 pub mod store;
 
-pub use store::{BlobInfo, BlobWriter, Store, StoreError};
+pub use reference::{Reference, ReferenceError};
+pub use store::{
+    BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,
+    RemovedImage, Store, StoreError, canonical_json, sha256_digest, sha256_of, short_hex,
+};
