@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod human;
 mod report;
 
 use std::process::ExitCode;

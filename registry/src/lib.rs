@@ -5,9 +5,11 @@
 //! unpacking into snapshot directories, and the remote client (pull, push,
 //! authentication). It depends on nothing else of kiln.
 
+pub mod archive;
 pub mod reference;
 pub mod store;
 
+pub use archive::{ArchiveError, ImportOptions};
 pub use reference::{Reference, ReferenceError};
 pub use store::{
     BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,

@@ -14,6 +14,7 @@
 mod blob;
 mod canonical;
 pub mod compress;
+pub mod decompress;
 mod gc;
 mod image;
 mod lock;
