@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod reference;
 pub mod store;
+pub mod unpack;
 
 pub use archive::{ArchiveError, ImportOptions};
 pub use reference::{Reference, ReferenceError};
@@ -15,3 +16,4 @@ pub use store::{
     BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,
     RemovedImage, Store, StoreError, canonical_json, sha256_digest, sha256_of, short_hex,
 };
+pub use unpack::{UnpackError, UnpackMode, UnpackStats, unpack_stream};
