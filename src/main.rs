@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod diagnostic;
+mod human;
 mod report;
 
 use std::process::ExitCode;
