@@ -7,14 +7,16 @@
 //! `USER` and `COPY --chown`. Depends on kiln-registry for the store.
 //!
 //! - [`sandbox`]: the [`Sandbox`] trait, its request and outcome types, the
-//!   real `LinuxSandbox` and the [`FakeSandbox`] for unit tests.
+//!   real [`LinuxSandbox`] and the [`FakeSandbox`] for unit tests.
 //! - [`spec`]: docker's defaults as an OCI runtime spec.
 //! - [`user`]: `USER` resolution against an image's `/etc/passwd`.
 
+mod cgroups;
 mod confined;
 mod proc;
 pub mod sandbox;
 pub mod spec;
+mod syscall;
 pub mod user;
 
 pub use confined::resolve_in_root;
@@ -23,4 +25,5 @@ pub use sandbox::{
     LineSplitter, OutputSink, OutputStream, OverlayRootfs, RecordedRequest, Rootfs, Running,
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
+pub use sandbox::{LinuxSandbox, helper_main};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

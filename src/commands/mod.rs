@@ -8,16 +8,24 @@ use clap::Subcommand;
 
 use crate::cli::Cli;
 
+pub mod debug;
+
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
 pub type CmdResult = miette::Result<ExitCode>;
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Commands for kiln's developers (subject to change).
+    #[command(subcommand)]
+    Debug(debug::DebugCommand),
+}
 
 pub fn dispatch(cli: Cli) -> CmdResult {
-    let Cli { global: _, command } = cli;
-    match command {}
+    let Cli { global, command } = cli;
+    match command {
+        Command::Debug(cmd) => debug::run(&global, cmd),
+    }
 }
 
 /// Runs an async command body on a multi-threaded tokio runtime (commands

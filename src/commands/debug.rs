@@ -1,0 +1,22 @@
+//! `kiln debug …`: commands that exercise one part of kiln on its own
+//! (the sandbox, snapshots and diffs, …) before the whole pipeline exists.
+//! One module per command under `debug/`.
+
+mod sandbox;
+
+use clap::Subcommand;
+
+use super::CmdResult;
+use crate::cli::GlobalArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Run a command in a sandbox on a root filesystem directory.
+    Sandbox(sandbox::SandboxArgs),
+}
+
+pub fn run(global: &GlobalArgs, cmd: DebugCommand) -> CmdResult {
+    match cmd {
+        DebugCommand::Sandbox(args) => sandbox::run(global, args),
+    }
+}
