@@ -60,12 +60,11 @@ const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-const DEV_SYMLINKS: [(&str, &str); 6] = [
+const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("/proc/self/fd", "fd"),
     ("/proc/self/fd/0", "stdin"),
     ("/proc/self/fd/1", "stdout"),
     ("/proc/self/fd/2", "stderr"),
-    ("/proc/kcore", "core"),
     ("pts/ptmx", "ptmx"),
 ];
 

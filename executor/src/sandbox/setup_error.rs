@@ -65,13 +65,14 @@ impl SetupError {
 
     pub fn into_sandbox_error(self) -> SandboxError {
         if self.exec {
+            let kind = io::Error::from_raw_os_error(self.errno).kind();
             return SandboxError::Exec {
                 program: self
                     .path
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
-                source: self.io_error(),
+                source: io::Error::new(kind, self.message),
             };
         }
         if self.errno == 0 && self.stage == "check the spec" {

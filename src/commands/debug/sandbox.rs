@@ -55,8 +55,16 @@ pub struct SandboxArgs {
     /// Mount the rootfs read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// The command and its arguments.
-    #[arg(required = true, last = true)]
+    /// The sandbox's name (its cgroup is kiln/<helper pid>-<name>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Start from this OCI runtime config.json instead of docker's
+    /// defaults (`root.path` is ignored: --rootfs is the root); the other
+    /// options are applied on top of it.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// The command and its arguments (default with --spec: the spec's).
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 
@@ -99,7 +107,27 @@ pub fn run(_global: &GlobalArgs, args: SandboxArgs) -> CmdResult {
     let rootfs = std::fs::canonicalize(&args.rootfs)
         .into_diagnostic()
         .wrap_err_with(|| format!("rootfs {}", args.rootfs.display()))?;
-    let mut spec = kiln_executor::spec::default_spec(&args.command);
+    let mut spec = match &args.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("read {}", path.display()))?;
+            let mut spec: oci_spec::runtime::Spec =
+                serde_json::from_str(&text)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("parse {}", path.display()))?;
+            if !args.command.is_empty()
+                && let Some(p) = spec.process_mut()
+            {
+                p.set_args(Some(args.command.clone()));
+            }
+            spec
+        }
+        None if args.command.is_empty() => {
+            miette::bail!("no command given (kiln debug sandbox --rootfs DIR -- CMD...)")
+        }
+        None => kiln_executor::spec::default_spec(&args.command),
+    };
     if args.network == NetworkMode::Host {
         kiln_executor::spec::set_host_network(&mut spec);
     }
@@ -136,10 +164,13 @@ pub fn run(_global: &GlobalArgs, args: SandboxArgs) -> CmdResult {
         cpu.set_quota(Some((c * 100_000.0) as i64));
         resources.set_cpu(Some(cpu));
     }
-    if let Some(linux) = spec.linux_mut() {
+    if resources != LinuxResources::default()
+        && let Some(linux) = spec.linux_mut()
+    {
         linux.set_resources(Some(resources));
     }
     let mut request = SandboxRequest::new(Rootfs::Dir(rootfs), spec);
+    request.id = args.name.unwrap_or_default();
     request.user = args.user;
     request.stdin = Stdio::Inherit;
     request.stdout = Stdio::Inherit;
