@@ -13,6 +13,7 @@
 
 mod cgroups;
 mod confined;
+pub mod layer;
 mod proc;
 pub mod sandbox;
 pub mod spec;
@@ -20,6 +21,7 @@ mod syscall;
 pub mod user;
 
 pub use confined::resolve_in_root;
+pub use layer::{LAYER_MEDIA_TYPE, LayerError, LayerInfo, LayerOptions, write_layer};
 pub use sandbox::{
     Cancel, CancelReason, EtcFiles, ExecRequest, ExitOutcome, FakeResult, FakeSandbox, HELPER_ARG,
     LineSplitter, OutputSink, OutputStream, OverlayRootfs, RecordedRequest, Rootfs, Running,
