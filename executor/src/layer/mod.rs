@@ -142,7 +142,7 @@ mod tests {
         let opts = LayerOptions {
             source_date_epoch: Some(10),
         };
-        let info = write_layer(&store, &upper, &[lower.clone()], &opts).unwrap();
+        let info = write_layer(&store, &upper, std::slice::from_ref(&lower), &opts).unwrap();
         let got = entries(&store, &info.diff_id);
         let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
         let mut want = vec!["a", long.as_str(), "etc/", "etc/b", "link", "z"];
