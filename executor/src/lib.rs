@@ -10,12 +10,16 @@
 //!   real [`LinuxSandbox`] and the [`FakeSandbox`] for unit tests.
 //! - [`spec`]: docker's defaults as an OCI runtime spec.
 //! - [`user`]: `USER` resolution against an image's `/etc/passwd`.
+//! - [`snapshot`]: overlay stacks of unpacked layers with an upper
+//!   directory per step.
+//! - [`layer`]: a step's changes as a layer blob in the store.
 
 mod cgroups;
 mod confined;
 pub mod layer;
 mod proc;
 pub mod sandbox;
+pub mod snapshot;
 pub mod spec;
 mod syscall;
 pub mod user;
@@ -28,4 +32,5 @@ pub use sandbox::{
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
 pub use sandbox::{LinuxSandbox, helper_main};
+pub use snapshot::{ActiveSnapshot, SnapshotError, Snapshotter};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

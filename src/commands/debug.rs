@@ -2,6 +2,7 @@
 //! (the sandbox, snapshots and diffs, …) before the whole pipeline exists.
 //! One module per command under `debug/`.
 
+mod diff;
 mod sandbox;
 
 use clap::Subcommand;
@@ -13,10 +14,14 @@ use crate::cli::GlobalArgs;
 pub enum DebugCommand {
     /// Run a command in a sandbox on a root filesystem directory.
     Sandbox(sandbox::SandboxArgs),
+    /// Run a command on a snapshot of layer directories and write what it
+    /// changed as a layer into the store; prints the layer's digest and size.
+    Diff(diff::DiffArgs),
 }
 
 pub fn run(global: &GlobalArgs, cmd: DebugCommand) -> CmdResult {
     match cmd {
         DebugCommand::Sandbox(args) => sandbox::run(global, args),
+        DebugCommand::Diff(args) => diff::run(global, args),
     }
 }

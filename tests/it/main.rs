@@ -2,5 +2,6 @@
 //! drives the real `kiln` binary against its own temporary root.
 
 mod cli;
+mod diff;
 mod sandbox;
 mod util;

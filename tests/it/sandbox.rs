@@ -11,7 +11,7 @@ use crate::require_root;
 use crate::util::*;
 
 /// A fresh busybox root filesystem directory.
-fn rootfs() -> tempfile::TempDir {
+pub(crate) fn rootfs() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("kiln-rootfs-")
         .tempdir()

@@ -387,12 +387,22 @@ fn destroy_cgroup(cgroup: Option<&dyn Cgroup>) {
 fn remove_stubs(base: &Path, stubs: &[Stub]) {
     for stub in stubs.iter().rev() {
         let path: PathBuf = base.join(&stub.rel);
+        let untouched = path
+            .parent()
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.mtime(), m.mtime_nsec()) == stub.parent_mtime_after
+            });
         let removed = match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => std::fs::remove_dir(&path).is_ok(),
             Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(&path).is_ok(),
             _ => false,
         };
-        if removed && let Some(parent) = path.parent() {
+        if removed
+            && untouched
+            && let Some(parent) = path.parent()
+        {
             let (s, ns) = stub.parent_mtime;
             let times = [
                 nix::sys::time::TimeSpec::new(0, libc::UTIME_OMIT),

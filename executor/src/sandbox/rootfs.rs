@@ -26,6 +26,10 @@ pub(crate) struct Stub {
     /// Relative to the rootfs.
     pub rel: PathBuf,
     pub parent_mtime: (i64, i64),
+    /// The parent's modification time right after the stub was made: if
+    /// it changed since, the process changed the directory and its time
+    /// is left as it is.
+    pub parent_mtime_after: (i64, i64),
 }
 
 /// Contents of the `/etc` files the sandbox provides.
@@ -192,9 +196,12 @@ impl Setup<'_, '_> {
                             .map_err(SetupError::at("create mount target", &host))?;
                     }
                     if self.in_image(&cur) {
+                        let parent_mtime_after =
+                            self.sys.mtime(&self.host(&parent)).unwrap_or((0, 0));
                         self.stubs.push(Stub {
                             rel: cur.clone(),
                             parent_mtime,
+                            parent_mtime_after,
                         });
                     }
                 }
