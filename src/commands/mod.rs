@@ -36,7 +36,7 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
-    /// Developer commands (parser dump, word expansion).
+    /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
 }
@@ -50,7 +50,7 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Inspect(args) => inspect::run(&global, args),
         Command::History(args) => history::run(&global, args),
         Command::Import(args) => import::run(&global, args),
-        Command::Debug(cmd) => debug::run(cmd),
+        Command::Debug(cmd) => debug::run(&global, cmd),
     }
 }
 
