@@ -5,6 +5,8 @@
 //! unpacking into snapshot directories, and the remote client (pull, push,
 //! authentication). It depends on nothing else of kiln.
 
+pub mod auth;
+pub mod remote;
 pub mod store;
 
 pub use store::{BlobInfo, BlobWriter, Store, StoreError};

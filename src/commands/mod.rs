@@ -8,16 +8,26 @@ use clap::Subcommand;
 
 use crate::cli::Cli;
 
+mod login;
+
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
 pub type CmdResult = miette::Result<ExitCode>;
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
+}
 
 pub fn dispatch(cli: Cli) -> CmdResult {
-    let Cli { global: _, command } = cli;
-    match command {}
+    let Cli { global, command } = cli;
+    match command {
+        Command::Login(args) => login::login(&global, args),
+        Command::Logout(args) => login::logout(&global, args),
+    }
 }
 
 /// Runs an async command body on a multi-threaded tokio runtime (commands

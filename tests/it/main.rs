@@ -2,4 +2,7 @@
 //! drives the real `kiln` binary against its own temporary root.
 
 mod cli;
+mod fault_proxy;
+mod login;
+mod test_registry;
 mod util;
