@@ -11,10 +11,17 @@
 pub(crate) mod client;
 pub mod error;
 mod login;
+#[allow(dead_code)] // `available` is used by pull (next commit)
+pub mod platform;
+pub mod progress;
 #[allow(dead_code)]
 pub(crate) mod retry;
+#[allow(dead_code)]
+pub(crate) mod sources;
 pub mod transport;
 
 pub use error::{Operation, RemoteError, RemoteErrorKind, Request, Status};
 pub use login::{LoginOutcome, login, logout};
+pub use platform::{Platform, PlatformError};
+pub use progress::{BlobOutcome, BlobRole, NoProgress, TransferEvent, TransferProgress};
 pub use transport::{INSECURE_REGISTRIES_ENV, RemoteConfig, RetryPolicy};
