@@ -31,6 +31,9 @@ pub struct Faults {
     pub drop_every: Option<u32>,
     /// Flip one byte in the body of every successful blob download.
     pub corrupt_blobs: bool,
+    /// Answer blob upload PUTs with this status (e.g. 413) instead of
+    /// forwarding them.
+    pub reject_uploads: Option<u16>,
 }
 
 /// One request the proxy saw.
@@ -186,6 +189,15 @@ async fn handle(
     if faults.error_every.is_some_and(|k| n.is_multiple_of(k)) {
         record(500, true);
         return Ok(full(StatusCode::INTERNAL_SERVER_ERROR, "injected fault\n"));
+    }
+    if let Some(code) = faults.reject_uploads
+        && method == hyper::Method::PUT
+        && path.contains("/blobs/uploads/")
+    {
+        record(code, true);
+        let mut response = full(StatusCode::OK, "upload rejected by the test proxy\n");
+        *response.status_mut() = StatusCode::from_u16(code).unwrap();
+        return Ok(response);
     }
     let drop_this = faults.drop_every.is_some_and(|k| n.is_multiple_of(k));
     if drop_this && !is_blob_get(&method, &path) {

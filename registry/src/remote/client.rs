@@ -43,8 +43,8 @@ pub(crate) type ByteProgress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
 /// One repository on one registry.
 pub(crate) trait RemoteRepo: Send + Sync {
-    /// `registry/repository`, for errors.
-    fn name(&self) -> String;
+    /// The registry (`host[:port]`) and repository.
+    fn location(&self) -> (String, String);
 
     /// Fetches a manifest or index by tag or digest: its exact bytes and
     /// digest (checked against the reference when it is a digest).
@@ -258,8 +258,8 @@ impl OciRepo {
 }
 
 impl RemoteRepo for OciRepo {
-    fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
+    fn location(&self) -> (String, String) {
+        (self.registry.clone(), self.repository.clone())
     }
 
     async fn fetch_manifest(&self, reference: &str) -> Result<(Bytes, Digest), RemoteErrorKind> {
