@@ -32,7 +32,9 @@ pub enum BuildWorkerError {
         #[source]
         source: kiln_registry::ReferenceError,
     },
-    #[error("RUN --security=insecure is not allowed (kiln grants no security.insecure entitlement)")]
+    #[error(
+        "RUN --security=insecure is not allowed (kiln grants no security.insecure entitlement)"
+    )]
     Insecure,
     #[error("{what} is not supported yet")]
     Unsupported { what: &'static str },

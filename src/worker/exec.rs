@@ -6,8 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kiln_executor::spec::{default_spec, set_host_network};
-use kiln_executor::{Cancel, CancelReason, ExitOutcome, LinuxSandbox, OutputStream, Sandbox, SandboxRequest};
-use kiln_solver::{ExecSpec, ExitStatus, FileSource, LogStream, MountKind, NetworkMode, OpContext, Security, WorkerError};
+use kiln_executor::{
+    Cancel, CancelReason, ExitOutcome, LinuxSandbox, OutputStream, Sandbox, SandboxRequest,
+};
+use kiln_solver::{
+    ExecSpec, ExitStatus, FileSource, LogStream, MountKind, NetworkMode, OpContext, Security,
+    WorkerError,
+};
 use oci_spec::runtime::{Mount as RtMount, MountBuilder};
 
 use super::error::BuildWorkerError;

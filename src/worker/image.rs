@@ -35,10 +35,7 @@ pub fn resolve_local(
         name: name.to_string(),
         source,
     })?;
-    let Some(target) = store
-        .resolve(&reference)
-        .map_err(BuildWorkerError::from)?
-    else {
+    let Some(target) = store.resolve(&reference).map_err(BuildWorkerError::from)? else {
         return Ok(None);
     };
     let image = store.image_for(&target).map_err(BuildWorkerError::from)?;
@@ -73,7 +70,12 @@ pub fn write_image(
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageManifest)
         .config(config.clone())
-        .layers(layers.iter().map(|l| l.blob.clone()).collect::<Vec<Descriptor>>())
+        .layers(
+            layers
+                .iter()
+                .map(|l| l.blob.clone())
+                .collect::<Vec<Descriptor>>(),
+        )
         .build()
         .expect("manifest fields are set");
     let descriptor = store.put_manifest(&manifest)?;

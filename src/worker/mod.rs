@@ -19,8 +19,8 @@ use std::sync::Arc;
 use kiln_executor::{LinuxSandbox, Snapshotter};
 use kiln_registry::Store;
 use kiln_solver::{
-    ChecksumRequest, ExecSpec, ExitStatus, FetchOutcome, FileAction, ImageRecord, Layer,
-    OpContext, ResolvedImage, Worker, WorkerError,
+    ChecksumRequest, ExecSpec, ExitStatus, FetchOutcome, FileAction, ImageRecord, Layer, OpContext,
+    ResolvedImage, Worker, WorkerError,
 };
 use oci_spec::image::{Digest, Platform};
 
@@ -35,6 +35,7 @@ pub enum Secret {
 
 /// The build context as the worker reads it.
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // read by COPY/ADD once the fileops API is on main
 pub struct Context {
     /// The context directory; `None` when there is none (`kiln build -`).
     pub dir: Option<PathBuf>,
@@ -48,6 +49,7 @@ pub struct KilnWorker {
     root: PathBuf,
     snapshotter: Snapshotter,
     sandbox: Arc<LinuxSandbox>,
+    #[allow(dead_code)]
     context: Context,
     #[allow(dead_code)]
     secrets: HashMap<String, Secret>,
@@ -72,10 +74,6 @@ impl KilnWorker {
             secrets,
             source_date_epoch,
         })
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 }
 
@@ -123,11 +121,19 @@ impl Worker for KilnWorker {
         image::has_layers(&self.store, layers)
     }
 
-    async fn checksum(&self, req: &ChecksumRequest, ctx: &OpContext) -> Result<Digest, WorkerError> {
+    async fn checksum(
+        &self,
+        req: &ChecksumRequest,
+        ctx: &OpContext,
+    ) -> Result<Digest, WorkerError> {
         fileop::checksum(self, req, ctx).await
     }
 
-    async fn prepare(&self, parent: &[Layer], _ctx: &OpContext) -> Result<BuildRootfs, WorkerError> {
+    async fn prepare(
+        &self,
+        parent: &[Layer],
+        _ctx: &OpContext,
+    ) -> Result<BuildRootfs, WorkerError> {
         let store = self.store.clone();
         let snapshotter = self.snapshotter.clone();
         let root = self.root.clone();
@@ -141,7 +147,14 @@ impl Worker for KilnWorker {
         spec: &ExecSpec,
         ctx: &OpContext,
     ) -> Result<ExitStatus, WorkerError> {
-        exec::run(self.sandbox.clone(), self.store.tmp_dir(), rootfs, spec, ctx).await
+        exec::run(
+            self.sandbox.clone(),
+            self.store.tmp_dir(),
+            rootfs,
+            spec,
+            ctx,
+        )
+        .await
     }
 
     async fn file(
@@ -153,13 +166,21 @@ impl Worker for KilnWorker {
         fileop::apply(self, rootfs, action, ctx).await
     }
 
-    async fn commit(&self, rootfs: BuildRootfs, _ctx: &OpContext) -> Result<Option<Layer>, WorkerError> {
+    async fn commit(
+        &self,
+        rootfs: BuildRootfs,
+        _ctx: &OpContext,
+    ) -> Result<Option<Layer>, WorkerError> {
         let store = self.store.clone();
         let epoch = self.source_date_epoch;
         Ok(blocking(move || rootfs::commit(&store, rootfs, epoch)).await?)
     }
 
-    async fn write_image(&self, config_json: &[u8], layers: &[Layer]) -> Result<ImageRecord, WorkerError> {
+    async fn write_image(
+        &self,
+        config_json: &[u8],
+        layers: &[Layer],
+    ) -> Result<ImageRecord, WorkerError> {
         let store = self.store.clone();
         let config = config_json.to_vec();
         let layers = layers.to_vec();

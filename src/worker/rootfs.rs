@@ -29,7 +29,11 @@ pub struct BuildRootfs {
 
 /// The snapshot directories of `parent` (unpacked when missing), topmost
 /// first, as overlayfs wants them. An empty chain is one empty directory.
-pub fn lowers(store: &Store, root: &Path, parent: &[Layer]) -> Result<Vec<PathBuf>, BuildWorkerError> {
+pub fn lowers(
+    store: &Store,
+    root: &Path,
+    parent: &[Layer],
+) -> Result<Vec<PathBuf>, BuildWorkerError> {
     if parent.is_empty() {
         let empty = root.join("snapshots/empty");
         std::fs::create_dir_all(&empty).map_err(BuildWorkerError::io("create", &empty))?;
@@ -63,12 +67,9 @@ pub fn commit(
     rootfs: BuildRootfs,
     source_date_epoch: Option<i64>,
 ) -> Result<Option<Layer>, BuildWorkerError> {
-    let info = rootfs.snapshot.write_layer(
-        store,
-        &LayerOptions {
-            source_date_epoch,
-        },
-    )?;
+    let info = rootfs
+        .snapshot
+        .write_layer(store, &LayerOptions { source_date_epoch })?;
     if info.entries == 0 {
         return Ok(None);
     }
@@ -82,8 +83,13 @@ pub fn commit(
     }))
 }
 
+/// An overlay stack to mount: lowers (topmost first), an optional
+/// (upper, work) pair, and the mountpoint.
+pub type StackMount = (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, PathBuf);
+
 /// The overlay mount options for `lowers` (topmost first) and an optional
 /// upper/work pair.
+#[allow(dead_code)]
 fn overlay_options(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> String {
     let lower = lowers
         .iter()
@@ -104,8 +110,9 @@ fn overlay_options(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> String 
 /// given overlay stacks are mounted; returns what `f` returns. Each mount is
 /// (lowers topmost first, optional (upper, work), mountpoint). A stack of a
 /// single read-only lower is used as it is, without a mount.
+#[allow(dead_code)] // used by COPY/ADD/WORKDIR once the fileops API is on main
 pub fn with_mounted<R: Send + 'static>(
-    mounts: Vec<(Vec<PathBuf>, Option<(PathBuf, PathBuf)>, PathBuf)>,
+    mounts: Vec<StackMount>,
     f: impl FnOnce(&[PathBuf]) -> Result<R, BuildWorkerError> + Send + 'static,
 ) -> Result<R, BuildWorkerError> {
     let handle = std::thread::Builder::new()
@@ -140,8 +147,14 @@ pub fn with_mounted<R: Send + 'static>(
                 } else {
                     MsFlags::empty()
                 };
-                mount(Some("overlay"), point, Some("overlay"), flags, Some(opts.as_str()))
-                    .map_err(|e| BuildWorkerError::io("mount an overlay on", point)(e.into()))?;
+                mount(
+                    Some("overlay"),
+                    point,
+                    Some("overlay"),
+                    flags,
+                    Some(opts.as_str()),
+                )
+                .map_err(|e| BuildWorkerError::io("mount an overlay on", point)(e.into()))?;
                 mounted.push(point.clone());
                 roots.push(point.clone());
             }
@@ -151,7 +164,10 @@ pub fn with_mounted<R: Send + 'static>(
             }
             r
         })
-        .map_err(BuildWorkerError::io("start a thread for", "a file operation"))?;
+        .map_err(BuildWorkerError::io(
+            "start a thread for",
+            "a file operation",
+        ))?;
     handle
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))

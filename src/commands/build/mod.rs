@@ -48,7 +48,7 @@ pub struct BuildArgs {
     #[arg(long)]
     no_cache: bool,
     /// How to show progress.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", overrides_with = "progress")]
     progress: ProgressMode,
     /// Print only the image id.
     #[arg(short = 'q', long)]
@@ -252,9 +252,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         Some(dir)
     };
     let source = read_dockerfile(&args, context.as_deref())?;
-    let dockerfile = Dockerfile::parse(&source.text).map_err(|e| {
-        crate::diagnostic::dockerfile_error(&source.display, &source.text, &e)
-    })?;
+    let dockerfile = Dockerfile::parse(&source.text)
+        .map_err(|e| crate::diagnostic::dockerfile_error(&source.display, &source.text, &e))?;
     let ignore = read_dockerignore(source.path.as_deref(), context.as_deref())?;
 
     let store = store::open(global)?;
@@ -288,8 +287,14 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     let renderer = Renderer::start(mode);
     let progress = renderer.progress.clone();
     let v = progress.vertex();
-    progress.started(v, &format!("[internal] load build definition from {}", source.display));
-    progress.status(v, &format!("transferring dockerfile: {}B done", source.text.len()));
+    progress.started(
+        v,
+        &format!("[internal] load build definition from {}", source.display),
+    );
+    progress.status(
+        v,
+        &format!("transferring dockerfile: {}B done", source.text.len()),
+    );
     progress.completed(v);
 
     let cancel = CancellationToken::new();
@@ -302,12 +307,27 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
                 }
             })
         };
-        let r = kiln_solver::build(worker.clone(), &index, &dockerfile, &plan.opts, &progress, &cancel)
-            .await;
+        let r = kiln_solver::build(
+            worker.clone(),
+            &index,
+            &dockerfile,
+            &plan.opts,
+            &progress,
+            &cancel,
+        )
+        .await;
         let r = match r {
-            Ok(out) => export::finish(&store, &worker, &out, &plan.tags, &plan.outputs, args.push, &progress)
-                .await
-                .map(|()| out),
+            Ok(out) => export::finish(
+                &store,
+                &worker,
+                &out,
+                &plan.tags,
+                &plan.outputs,
+                args.push,
+                &progress,
+            )
+            .await
+            .map(|()| out),
             Err(e) => Err(export::Failure::Solve(e)),
         };
         ctrl_c.abort();
