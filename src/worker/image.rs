@@ -52,37 +52,48 @@ pub fn resolve_local(
 }
 
 /// Writes the image: the config exactly as given, an OCI manifest over the
-/// layers, and the image record.
+/// layers, and the image record. What is already in the store (a rebuild
+/// from cache) is not written again, so a cached build syncs nothing.
 pub fn write_image(
     store: &Store,
     config_json: &[u8],
     layers: &[Layer],
 ) -> Result<ImageRecord, BuildWorkerError> {
     let _lease = store.lease()?;
-    let config = store.put_config_bytes(config_json)?;
+    let config_digest = kiln_registry::sha256_of(config_json);
+    if !store.has_blob(&config_digest) {
+        store.put_config_bytes(config_json)?;
+    }
     let config = DescriptorBuilder::default()
         .media_type(MediaType::ImageConfig)
-        .digest(config.digest().clone())
-        .size(config.size())
+        .digest(config_digest.clone())
+        .size(config_json.len() as u64)
         .build()
         .expect("descriptor fields are set");
     let manifest = ImageManifestBuilder::default()
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageManifest)
-        .config(config.clone())
-        .layers(
-            layers
-                .iter()
-                .map(|l| l.blob.clone())
-                .collect::<Vec<Descriptor>>(),
-        )
+        .config(config)
+        .layers(layers.iter().map(|l| l.blob.clone()).collect::<Vec<Descriptor>>())
         .build()
         .expect("manifest fields are set");
-    let descriptor = store.put_manifest(&manifest)?;
-    store.add_image(&descriptor)?;
+    let bytes = kiln_registry::canonical_json(&manifest).map_err(BuildWorkerError::Config)?;
+    let manifest_digest = kiln_registry::sha256_of(&bytes);
+    let descriptor = if store.has_blob(&manifest_digest) {
+        Descriptor::new(MediaType::ImageManifest, bytes.len() as u64, manifest_digest.clone())
+    } else {
+        store.put_manifest(&manifest)?
+    };
+    // Recorded already (same manifest built before)? Then nothing to do.
+    let recorded = store
+        .find_image(&manifest_digest.to_string())
+        .is_ok_and(|i| i.target.digest() == &manifest_digest);
+    if !recorded {
+        store.add_image(&descriptor)?;
+    }
     Ok(ImageRecord {
         manifest_digest: descriptor.digest().clone(),
-        config_digest: config.digest().clone(),
+        config_digest,
         manifest: descriptor,
     })
 }

@@ -42,11 +42,17 @@ pub async fn finish(
             let store = store.clone();
             let r = t.clone();
             let target = out.image.manifest.clone();
-            tokio::task::spawn_blocking(move || store.tag(&r, &target))
-                .await
-                .into_diagnostic()?
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot tag the image {t}"))?;
+            tokio::task::spawn_blocking(move || {
+                // A tag that already names this image is left alone.
+                match store.resolve(&r) {
+                    Ok(Some(d)) if d.digest() == target.digest() => Ok(None),
+                    _ => store.tag(&r, &target),
+                }
+            })
+            .await
+            .into_diagnostic()?
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot tag the image {t}"))?;
             progress.status(v, &format!("naming to {t} done"));
         }
         progress.completed(v);
