@@ -5,3 +5,11 @@
 //! stacks of unpacked layers), file operations (COPY/ADD), diffs turned into
 //! layer blobs (tar, whiteouts, compression, digests) and context content
 //! hashing. Depends on kiln-registry for the store.
+
+pub mod fileop;
+
+pub use fileop::{
+    ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
+    Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, TreeKind, copy,
+    dest_path, download, make_workdir, parse_checksum, parse_chmod, resolve_owner,
+};
