@@ -6,8 +6,10 @@
 //! layer blobs (tar, whiteouts, compression, digests) and context content
 //! hashing. Depends on kiln-registry for the store.
 
+pub mod context;
 pub mod fileop;
 
+pub use context::{ContextChecksum, FileHashCache, checksum};
 pub use fileop::{
     ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
     Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, TreeKind, copy,

@@ -100,6 +100,33 @@ pub(crate) fn copy_xattrs(src: &Path, dst: &Path) -> Result<(), FileOpError> {
     Ok(())
 }
 
+/// Extended attributes as (name, value) pairs.
+pub(crate) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The extended attributes of `path` (not followed), sorted by name,
+/// without overlayfs bookkeeping.
+pub(crate) fn read_xattrs(path: &Path) -> Result<Xattrs, FileOpError> {
+    use std::os::unix::ffi::OsStrExt;
+    let names = match xattr::list(path) {
+        Ok(n) => n,
+        Err(e) if is_unsupported(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(FileOpError::io("list extended attributes of", path)(e)),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        if skip_xattr(name.as_bytes()) {
+            continue;
+        }
+        if let Some(v) =
+            xattr::get(path, &name).map_err(FileOpError::io("read extended attribute of", path))?
+        {
+            out.push((name.as_bytes().to_vec(), v));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn is_unsupported(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA))
 }

@@ -29,8 +29,9 @@ mod apply;
 mod chown;
 mod error;
 mod http;
-mod meta;
+pub(crate) mod meta;
 mod pattern;
+pub(crate) mod plan;
 pub(crate) mod rootpath;
 pub(crate) mod select;
 mod unpack;
@@ -44,7 +45,7 @@ pub use http::{Downloaded, download, parse_checksum};
 pub use pattern::{PathMatcher, PatternCompiler};
 
 use apply::{Copier, MetaPolicy};
-use select::{Filters, Match};
+use plan::Item;
 
 /// A numeric owner (user id and group id) in the destination image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,134 +233,21 @@ pub fn dest_path(dest: &str, workdir: &str) -> String {
     clean
 }
 
-/// Splits a `--parents` source at its first `/./` pivot: the directory
-/// whose contents are copied, and the pattern (relative to it) of what is
-/// kept with its parents. Without a pivot the directory is the root.
-fn parents_split(source: &str) -> (String, String) {
-    match source.split_once("/./") {
-        Some((parent, pattern)) => (parent.to_owned(), clean_pattern(pattern)),
-        None => ("/".to_owned(), clean_pattern(source)),
-    }
-}
-
-fn clean_pattern(p: &str) -> String {
-    rootpath::clean(p).join("/")
-}
-
-/// A matched source with how it is to be copied.
-enum Item<'a> {
-    Tree {
-        m: Box<Match>,
-        /// Include pattern of `--parents`, compiled.
-        include: Option<(Box<dyn PathMatcher>, Vec<String>)>,
-    },
-    Inline(&'a InlineFile),
-}
-
-impl Item<'_> {
-    fn is_dir(&self) -> bool {
-        match self {
-            Item::Tree { m, .. } => m.meta.is_dir(),
-            Item::Inline(_) => false,
-        }
-    }
-}
-
 /// Applies one COPY/ADD onto `dest_root`. See the module documentation for
 /// the rules. The destination root is only ever written below itself.
 pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOpError> {
     let opts = &req.options;
     let dest = dest_path(req.dest, req.workdir);
     let dest_is_dir = dest.ends_with('/');
-    let tree_ignore = match req.tree.kind {
-        TreeKind::Context => req.tree.ignore,
-        TreeKind::Rootfs => None,
-    };
-    let exclude = compile(opts, opts.exclude)?;
-
-    // Expand every source first: the number of sources decides whether the
-    // destination must be a directory.
-    let mut items: Vec<(Item<'_>, Option<Owner>)> = Vec::new();
-    let tree_owner = match req.tree.kind {
-        TreeKind::Context => Some(opts.owner.unwrap_or(Owner::ROOT)),
-        TreeKind::Rootfs => opts.owner,
-    };
-    for s in req.sources {
-        match s {
-            Source::Path(p) => {
-                if opts.parents {
-                    let (parent, pattern) = parents_split(p);
-                    let required = !pattern::contains_wildcards(&parent)
-                        && !pattern::contains_wildcards(&pattern);
-                    let prefix: Vec<String> = pattern
-                        .split('/')
-                        .take_while(|c| !pattern::contains_wildcards(c))
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    for m in select::expand(req.tree.root, &parent, tree_ignore)? {
-                        if required && !pattern.is_empty() {
-                            let sub = format!("{}/{}", m.resolved.rel(), pattern);
-                            select::expand(req.tree.root, &sub, tree_ignore).map_err(
-                                |e| match e {
-                                    FileOpError::SourceNotFound { .. } => {
-                                        FileOpError::SourceNotFound { path: p.clone() }
-                                    }
-                                    e => e,
-                                },
-                            )?;
-                        }
-                        let include = if pattern.is_empty() {
-                            None
-                        } else {
-                            let c = compile(opts, std::slice::from_ref(&pattern))?
-                                .expect("a non-empty pattern list compiles to a matcher");
-                            Some((c, prefix.clone()))
-                        };
-                        items.push((
-                            Item::Tree {
-                                m: Box::new(m),
-                                include,
-                            },
-                            tree_owner,
-                        ));
-                    }
-                } else {
-                    for m in select::expand(req.tree.root, p, tree_ignore)? {
-                        items.push((
-                            Item::Tree {
-                                m: Box::new(m),
-                                include: None,
-                            },
-                            tree_owner,
-                        ));
-                    }
-                }
-            }
-            Source::Inline(f) => {
-                items.push((Item::Inline(f), Some(opts.owner.unwrap_or(Owner::ROOT))))
-            }
-            Source::Download(d) => {
-                for m in select::expand(&d.dir, &d.file_name, None)? {
-                    items.push((
-                        Item::Tree {
-                            m: Box::new(m),
-                            include: None,
-                        },
-                        Some(opts.owner.unwrap_or(Owner::ROOT)),
-                    ));
-                }
-            }
-        }
-    }
-
+    let plan = plan::plan(req)?;
+    let items = &plan.items;
     let resolved_dest = rootpath::resolve(dest_root, &dest, true)?;
     let dest_host = resolved_dest.under(dest_root);
     let dest_exists_dir = std::fs::metadata(&dest_host)
         .map(|m| m.is_dir())
         .unwrap_or(false);
     let several = items.len() > 1 || (opts.parents && !items.is_empty());
-    if items.len() > 1 && !dest_is_dir && !dest_exists_dir && !items.iter().all(|(i, _)| i.is_dir())
+    if items.len() > 1 && !dest_is_dir && !dest_exists_dir && !items.iter().all(|p| p.item.is_dir())
     {
         return Err(FileOpError::DestinationNotDirectory {
             instruction: opts.instruction.name(),
@@ -375,7 +263,8 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         mode: None,
         time: None,
     });
-    for (item, owner) in &items {
+    for planned in items {
+        let (item, owner) = (&planned.item, planned.owner);
         // Parents of the destination: the destination itself when it is a
         // directory, else its parent directory.
         let ensure = if treat_as_dir {
@@ -396,7 +285,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         )?;
 
         let policy = MetaPolicy {
-            owner: *owner,
+            owner,
             mode: opts.mode,
             time: opts.timestamp,
         };
@@ -409,7 +298,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
                 total.files += 1;
                 total.bytes += f.content.len() as u64;
             }
-            Item::Tree { m, include } => {
+            Item::Tree { m, .. } => {
                 if opts.unpack && m.meta.is_file() && unpack::is_archive(&m.abs) {
                     let shown_ar = format!("/{}", m.resolved.rel());
                     meta::mkdir_all(
@@ -423,12 +312,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
                     continue;
                 }
                 copier.policy = policy;
-                let filters = Filters {
-                    ignore: tree_ignore,
-                    exclude: exclude.as_deref(),
-                    include: include.as_ref().map(|(c, _)| c.as_ref()),
-                    include_prefix: include.as_ref().map(|(_, p)| p.as_slice()).unwrap_or(&[]),
-                };
+                let filters = plan.filters(item);
                 let target = if m.meta.is_dir() {
                     // Contents go into the destination (created when missing).
                     if !dest_host.exists() {
@@ -478,27 +362,6 @@ fn shown_of(dest_root: &Path, p: &Path) -> String {
         Ok(rel) => format!("/{}", rel.display()),
         Err(_) => p.display().to_string(),
     }
-}
-
-fn compile(
-    opts: &CopyOptions<'_>,
-    patterns: &[String],
-) -> Result<Option<Box<dyn PathMatcher>>, FileOpError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let Some(c) = opts.patterns else {
-        return Err(FileOpError::InvalidPattern {
-            pattern: patterns.join(" "),
-            source: "no pattern compiler was given for --exclude/--parents".into(),
-        });
-    };
-    c.compile(patterns)
-        .map(Some)
-        .map_err(|source| FileOpError::InvalidPattern {
-            pattern: patterns.join(" "),
-            source,
-        })
 }
 
 fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(), FileOpError> {
