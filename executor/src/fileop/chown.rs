@@ -58,14 +58,29 @@ pub fn resolve_owner(rootfs: &Path, spec: &ChownSpec) -> Result<Owner, FileOpErr
     lookup_names(rootfs, spec)
 }
 
-/// Name lookups go through the sandbox's user resolution (one parser of
-/// passwd/group files in kiln).
-fn lookup_names(_rootfs: &Path, spec: &ChownSpec) -> Result<Owner, FileOpError> {
-    // Wired to the executor's `user::resolve_user_in_rootfs` once it is on
-    // main; until then names cannot be resolved.
-    Err(FileOpError::UnknownUser {
-        name: spec.user.clone(),
-    })
+/// Name lookups go through the sandbox's user resolution
+/// ([`crate::user::resolve_user_in_rootfs`]), the one reader of passwd and
+/// group files in kiln; it confines `/etc/passwd` symlinks to the rootfs.
+fn lookup_names(rootfs: &Path, spec: &ChownSpec) -> Result<Owner, FileOpError> {
+    use crate::user::UserError;
+    let text = match &spec.group {
+        Some(g) => format!("{}:{g}", spec.user),
+        None => spec.user.clone(),
+    };
+    match crate::user::resolve_user_in_rootfs(rootfs, &text) {
+        Ok(u) => Ok(Owner {
+            uid: u.uid,
+            gid: u.gid,
+        }),
+        Err(UserError::NoSuchUser { name }) => Err(FileOpError::UnknownUser { name }),
+        Err(UserError::NoSuchGroup { name }) => Err(FileOpError::UnknownGroup { name }),
+        Err(UserError::Invalid { .. }) => Err(FileOpError::InvalidChown { value: text }),
+        Err(UserError::Read { path, source }) => Err(FileOpError::Io {
+            op: "read",
+            path,
+            source,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +100,38 @@ mod tests {
         for bad in ["", ":g", "u:", "a:b:c"] {
             assert!(ChownSpec::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn names_come_from_the_image() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("etc")).unwrap();
+        std::fs::write(
+            t.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            t.path().join("etc/group"),
+            "root:x:0:\nstaff:x:50:\napp:x:1001:\n",
+        )
+        .unwrap();
+        let r = |s: &str| resolve_owner(t.path(), &ChownSpec::parse(s).unwrap());
+        assert_eq!(
+            r("app").unwrap(),
+            Owner {
+                uid: 1000,
+                gid: 1001
+            }
+        );
+        assert_eq!(r("app:staff").unwrap(), Owner { uid: 1000, gid: 50 });
+        assert_eq!(r("7:staff").unwrap(), Owner { uid: 7, gid: 50 });
+        assert_eq!(r("app:9").unwrap(), Owner { uid: 1000, gid: 9 });
+        assert!(matches!(r("nobody"), Err(FileOpError::UnknownUser { .. })));
+        assert!(matches!(
+            r("app:nogroup"),
+            Err(FileOpError::UnknownGroup { .. })
+        ));
     }
 
     #[test]
