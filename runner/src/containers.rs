@@ -382,7 +382,7 @@ impl ContainerStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::container::{ImageRef, NetworkMode, ProcRef};
     use crate::limits::Limits;

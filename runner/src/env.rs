@@ -2,7 +2,8 @@
 //! then `-e` entries (a bare `KEY` takes the caller's value, or is dropped
 //! when the caller has none); the image's `Env` fills in keys the user did
 //! not set; finally `PATH` (when nobody set it), `HOSTNAME` and, with a
-//! terminal, `TERM=xterm` come first. A later value of a key replaces an
+//! terminal, `TERM=xterm` come first (HOME is added by the sandbox from
+//! the user's passwd entry). A later value of a key replaces an
 //! earlier one in place.
 
 use std::path::Path;
@@ -133,14 +134,6 @@ pub fn process_env(container_env: &[String], hostname: &str, tty: bool) -> Vec<S
     out
 }
 
-/// Adds `HOME` (from the user's passwd entry, else `/`) unless set.
-pub(crate) fn with_home(mut env: Vec<String>, home: &str) -> Vec<String> {
-    if !env.iter().any(|e| key_of(e) == "HOME") {
-        env.push(format!("HOME={home}"));
-    }
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,8 +195,5 @@ mod tests {
         assert_eq!(env, v(&["PATH=/x", "HOSTNAME=abc", "TERM=xterm", "A=1"]));
         let env = process_env(&v(&["A=1"]), "abc", false);
         assert_eq!(env, v(&[&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc", "A=1"]));
-        assert_eq!(with_home(env.clone(), "/root").last().unwrap(), "HOME=/root");
-        let set = with_home(v(&["HOME=/h"]), "/root");
-        assert_eq!(set, v(&["HOME=/h"]));
     }
 }

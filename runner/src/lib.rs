@@ -18,14 +18,19 @@ pub mod container;
 pub mod containers;
 pub mod env;
 pub mod error;
+pub mod image;
 pub mod limits;
+pub mod logs;
 pub mod mounts;
 pub mod names;
+pub mod network;
 pub mod ports;
 pub mod process;
 pub mod signal;
 
 mod cleanup;
+mod proxy;
+mod spec;
 
 pub use command::resolve_argv;
 pub use container::{
