@@ -29,7 +29,6 @@ pub struct GlobalArgs {
     pub debug: bool,
 }
 
-#[allow(dead_code)] // used once the store commands land
 impl GlobalArgs {
     /// The state directory: `--root`, else `KILN_ROOT`, else the default for
     /// the current user.
@@ -49,7 +48,6 @@ impl GlobalArgs {
     }
 }
 
-#[allow(dead_code)]
 fn nix_is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

@@ -7,20 +7,30 @@
 //! `USER` and `COPY --chown`. Depends on kiln-registry for the store.
 //!
 //! - [`sandbox`]: the [`Sandbox`] trait, its request and outcome types, the
-//!   real `LinuxSandbox` and the [`FakeSandbox`] for unit tests.
+//!   real [`LinuxSandbox`] and the [`FakeSandbox`] for unit tests.
 //! - [`spec`]: docker's defaults as an OCI runtime spec.
 //! - [`user`]: `USER` resolution against an image's `/etc/passwd`.
+//! - [`snapshot`]: overlay stacks of unpacked layers with an upper
+//!   directory per step.
+//! - [`layer`]: a step's changes as a layer blob in the store.
 
+mod cgroups;
 mod confined;
+pub mod layer;
 mod proc;
 pub mod sandbox;
+pub mod snapshot;
 pub mod spec;
+mod syscall;
 pub mod user;
 
 pub use confined::resolve_in_root;
+pub use layer::{LAYER_MEDIA_TYPE, LayerError, LayerInfo, LayerOptions, write_layer};
 pub use sandbox::{
     Cancel, CancelReason, EtcFiles, ExecRequest, ExitOutcome, FakeResult, FakeSandbox, HELPER_ARG,
     LineSplitter, OutputSink, OutputStream, OverlayRootfs, RecordedRequest, Rootfs, Running,
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
+pub use sandbox::{LinuxSandbox, helper_main};
+pub use snapshot::{ActiveSnapshot, SnapshotError, Snapshotter};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

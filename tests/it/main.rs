@@ -2,4 +2,7 @@
 //! drives the real `kiln` binary against its own temporary root.
 
 mod cli;
+mod diff;
+mod images;
+mod sandbox;
 mod util;
