@@ -17,6 +17,7 @@ use clap::Subcommand;
 use crate::cli::Cli;
 
 pub mod debug;
+mod login;
 
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
@@ -39,6 +40,10 @@ pub enum Command {
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -51,6 +56,8 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::History(args) => history::run(&global, args),
         Command::Import(args) => import::run(&global, args),
         Command::Debug(cmd) => debug::run(&global, cmd),
+        Command::Login(args) => login::login(&global, args),
+        Command::Logout(args) => login::logout(&global, args),
     }
 }
 

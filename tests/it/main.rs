@@ -5,4 +5,7 @@ mod cli;
 mod diff;
 mod images;
 mod sandbox;
+mod fault_proxy;
+mod login;
+mod test_registry;
 mod util;
