@@ -40,6 +40,12 @@ pub enum BuildWorkerError {
     Unsupported { what: &'static str },
     #[error("the image config is not valid JSON")]
     Config(#[source] serde_json::Error),
+    #[error(transparent)]
+    FileOp(#[from] kiln_executor::FileOpError),
+    #[error("cannot prepare the step's mounts")]
+    Mount(#[from] kiln_executor::MountError),
+    #[error("this build has no context (kiln build -), so it cannot read files from one")]
+    NoContext,
     #[error("a background task failed")]
     Join(#[source] tokio::task::JoinError),
 }

@@ -74,13 +74,22 @@ pub fn write_image(
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageManifest)
         .config(config)
-        .layers(layers.iter().map(|l| l.blob.clone()).collect::<Vec<Descriptor>>())
+        .layers(
+            layers
+                .iter()
+                .map(|l| l.blob.clone())
+                .collect::<Vec<Descriptor>>(),
+        )
         .build()
         .expect("manifest fields are set");
     let bytes = kiln_registry::canonical_json(&manifest).map_err(BuildWorkerError::Config)?;
     let manifest_digest = kiln_registry::sha256_of(&bytes);
     let descriptor = if store.has_blob(&manifest_digest) {
-        Descriptor::new(MediaType::ImageManifest, bytes.len() as u64, manifest_digest.clone())
+        Descriptor::new(
+            MediaType::ImageManifest,
+            bytes.len() as u64,
+            manifest_digest.clone(),
+        )
     } else {
         store.put_manifest(&manifest)?
     };

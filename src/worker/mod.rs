@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kiln_executor::{LinuxSandbox, Snapshotter};
+use kiln_executor::{FileHashCache, LinuxSandbox, SecretSource, Snapshotter};
 use kiln_registry::Store;
 use kiln_solver::{
     ChecksumRequest, ExecSpec, ExitStatus, FetchOutcome, FileAction, ImageRecord, Layer, OpContext,
@@ -26,16 +26,8 @@ use oci_spec::image::{Digest, Platform};
 
 pub use rootfs::BuildRootfs;
 
-/// Where a `--secret` comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secret {
-    File(PathBuf),
-    Env(String),
-}
-
 /// The build context as the worker reads it.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by COPY/ADD once the fileops API is on main
 pub struct Context {
     /// The context directory; `None` when there is none (`kiln build -`).
     pub dir: Option<PathBuf>,
@@ -49,10 +41,11 @@ pub struct KilnWorker {
     root: PathBuf,
     snapshotter: Snapshotter,
     sandbox: Arc<LinuxSandbox>,
-    #[allow(dead_code)]
     context: Context,
-    #[allow(dead_code)]
-    secrets: HashMap<String, Secret>,
+    secrets: HashMap<String, SecretSource>,
+    /// Content hashes of context files, kept in the root between builds.
+    hash_cache: Arc<FileHashCache>,
+    downloads: fileop::Downloads,
     /// `SOURCE_DATE_EPOCH`: clamps layer times.
     source_date_epoch: Option<i64>,
 }
@@ -62,10 +55,12 @@ impl KilnWorker {
         store: Store,
         root: &Path,
         context: Context,
-        secrets: HashMap<String, Secret>,
+        secrets: HashMap<String, SecretSource>,
         source_date_epoch: Option<i64>,
     ) -> Result<KilnWorker, BuildWorkerError> {
         Ok(KilnWorker {
+            hash_cache: Arc::new(FileHashCache::open(root)?),
+            downloads: fileop::Downloads::default(),
             snapshotter: Snapshotter::open(root)?,
             store,
             root: root.to_path_buf(),
@@ -74,6 +69,15 @@ impl KilnWorker {
             secrets,
             source_date_epoch,
         })
+    }
+}
+
+impl KilnWorker {
+    /// Saves what the build learnt about context files (their hashes).
+    pub fn save_caches(&self) {
+        if let Err(e) = self.hash_cache.save() {
+            tracing::warn!(error = %e, "cannot save the file-hash cache");
+        }
     }
 }
 
@@ -147,14 +151,16 @@ impl Worker for KilnWorker {
         spec: &ExecSpec,
         ctx: &OpContext,
     ) -> Result<ExitStatus, WorkerError> {
-        exec::run(
-            self.sandbox.clone(),
-            self.store.tmp_dir(),
-            rootfs,
-            spec,
-            ctx,
-        )
-        .await
+        let parts = exec::WorkerParts {
+            sandbox: self.sandbox.clone(),
+            store: self.store.clone(),
+            root: self.root.clone(),
+            tmp: self.store.tmp_dir(),
+            context: self.context.dir.clone(),
+            ignore: self.context.ignore.as_deref().cloned(),
+            secrets: self.secrets.clone(),
+        };
+        exec::run(parts, rootfs, spec, ctx).await
     }
 
     async fn file(

@@ -50,7 +50,11 @@ FROM first
 RUN echo "$WHO $GLOBAL" > /inherited
 "#,
     )]);
-    let out = export(&root, ctx.path(), &["--build-arg", "FROM_CLI=cli", "-t", "scoped"]);
+    let out = export(
+        &root,
+        ctx.path(),
+        &["--build-arg", "FROM_CLI=cli", "-t", "scoped"],
+    );
     assert_eq!(read(&out, "/global-unseen"), "[]\n");
     assert_eq!(read(&out, "/global-seen"), "[global-value]\n");
     // ENV wins over an ARG of the same name.
@@ -60,7 +64,12 @@ RUN echo "$WHO $GLOBAL" > /inherited
     assert_eq!(read(&out, "/inherited"), "env-global-value global-value\n");
     // ARGs reach RUN but not the image; ENV does.
     let env = inspect(&root, "scoped")["Config"]["Env"].clone();
-    assert!(env.as_array().unwrap().contains(&json!("WHO=env-global-value")), "{env}");
+    assert!(
+        env.as_array()
+            .unwrap()
+            .contains(&json!("WHO=env-global-value")),
+        "{env}"
+    );
     assert!(!env.to_string().contains("FROM_CLI"), "{env}");
 }
 
@@ -97,7 +106,13 @@ CMD echo hi
     assert_eq!(c["Config"]["User"], "root");
     assert_eq!(
         c["Config"]["Cmd"],
-        json!(["/bin/sh", "-c", "echo shell-was-used > /shell; eval \"$1\"", "sh", "echo hi"])
+        json!([
+            "/bin/sh",
+            "-c",
+            "echo shell-was-used > /shell; eval \"$1\"",
+            "sh",
+            "echo hi"
+        ])
     );
 }
 
@@ -111,13 +126,19 @@ fn onbuild_triggers_run_in_builds_from_the_image() {
     )]);
     root.build_ok(base.path(), ["-t", "with-trigger"]);
     let c = inspect(&root, "with-trigger");
-    assert_eq!(c["Config"]["OnBuild"], json!(["RUN echo triggered > /triggered"]));
+    assert_eq!(
+        c["Config"]["OnBuild"],
+        json!(["RUN echo triggered > /triggered"])
+    );
     let child = build_context(&[(
         "Dockerfile",
         "FROM with-trigger\nRUN cat /triggered > /seen\n",
     )]);
     let progress = root.build_ok(child.path(), ["-t", "child"]);
-    assert!(progress.contains("ONBUILD RUN echo triggered > /triggered"), "{progress}");
+    assert!(
+        progress.contains("ONBUILD RUN echo triggered > /triggered"),
+        "{progress}"
+    );
     let out = export(&root, child.path(), &[]);
     assert_eq!(read(&out, "/seen"), "triggered\n");
     // Triggers do not carry over to the child's own config.
@@ -185,7 +206,10 @@ CMD ["echo hi"]
         "ENTRYPOINT [\"/bin/sh\" \"-c\"]",
         "CMD [\"echo hi\"]",
     ] {
-        assert!(by.iter().any(|b| b == expected), "{expected:?} not in {by:#?}");
+        assert!(
+            by.iter().any(|b| b == expected),
+            "{expected:?} not in {by:#?}"
+        );
     }
     // The image has the base layer plus the one RUN that changed something.
     assert_eq!(c["RootFS"]["Layers"].as_array().unwrap().len(), 2);

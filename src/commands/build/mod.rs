@@ -26,8 +26,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::GlobalArgs;
 use crate::commands::{CmdResult, store};
 use crate::progress::{ProgressMode, Renderer};
-use crate::worker::{Context, KilnWorker, Secret};
-use options::{OutputSpec, SecretSource};
+use crate::worker::{Context, KilnWorker};
+use kiln_executor::SecretSource;
+use options::OutputSpec;
 
 /// Build an image from a Dockerfile.
 #[derive(Debug, Args)]
@@ -90,7 +91,7 @@ pub struct BuildArgs {
 struct Plan {
     tags: Vec<Reference>,
     outputs: Vec<OutputSpec>,
-    secrets: HashMap<String, Secret>,
+    secrets: HashMap<String, SecretSource>,
     opts: BuildOptions,
 }
 
@@ -121,8 +122,8 @@ fn plan(args: &BuildArgs) -> miette::Result<Plan> {
     for s in &args.secrets {
         let spec = options::parse_secret(s).into_diagnostic()?;
         let source = match spec.source {
-            SecretSource::File(p) => Secret::File(p),
-            SecretSource::Env(v) => Secret::Env(v),
+            options::SecretSource::File(p) => SecretSource::File(p),
+            options::SecretSource::Env(v) => SecretSource::Env(v),
         };
         secrets.insert(spec.id, source);
     }
@@ -334,6 +335,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         r
     })?;
     drop(progress);
+    worker.save_caches();
     let report = renderer.finish();
 
     match outcome {
