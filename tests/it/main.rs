@@ -2,4 +2,5 @@
 //! drives the real `kiln` binary against its own temporary root.
 
 mod cli;
+mod parse;
 mod util;

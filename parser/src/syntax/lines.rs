@@ -67,7 +67,7 @@ pub(crate) fn parse(src: &str) -> Result<SyntaxTree, Error> {
             pieces,
             escape: directives.escape,
         };
-        let mut node = args::node(&line, 0, span, &mut warnings)?;
+        let mut node = args::node(&line, 0, 0, span, &mut warnings)?;
         if empty_lines {
             warnings.push(Warning {
                 span,
