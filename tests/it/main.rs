@@ -8,4 +8,5 @@ mod sandbox;
 mod fault_proxy;
 mod login;
 mod test_registry;
+mod parse;
 mod util;
