@@ -10,7 +10,7 @@ pub mod reference;
 pub mod store;
 pub mod unpack;
 
-pub use archive::{ArchiveError, ImportOptions};
+pub use archive::{ArchiveError, ImportOptions, LoadedImage, SaveItem};
 pub use reference::{Reference, ReferenceError};
 pub use store::{
     BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,
