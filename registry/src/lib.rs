@@ -13,7 +13,8 @@ pub mod unpack;
 pub use archive::{ArchiveError, ImportOptions, LoadedImage, SaveItem};
 pub use reference::{Reference, ReferenceError};
 pub use store::{
-    BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,
-    RemovedImage, Store, StoreError, canonical_json, sha256_digest, sha256_of, short_hex,
+    BlobInfo, BlobWriter, Compression, ExportOptions, ExportedImage, GcReport, Image, ImageSummary,
+    Layer, Lease, PruneOptions, RemovedImage, Store, StoreError, canonical_json, sha256_digest,
+    sha256_of, short_hex,
 };
 pub use unpack::{UnpackError, UnpackMode, UnpackStats, unpack_stream};
