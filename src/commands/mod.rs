@@ -19,6 +19,9 @@ use clap::Subcommand;
 
 use crate::cli::Cli;
 
+pub mod debug;
+mod login;
+
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
 pub type CmdResult = miette::Result<ExitCode>;
@@ -43,6 +46,13 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Remove unused images and data.
     Prune(prune::PruneArgs),
+    /// Commands for kiln's developers (subject to change).
+    #[command(subcommand)]
+    Debug(debug::DebugCommand),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -57,6 +67,9 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Save(args) => save::run(&global, args),
         Command::Load(args) => load::run(&global, args),
         Command::Prune(args) => prune::run(&global, args),
+        Command::Debug(cmd) => debug::run(&global, cmd),
+        Command::Login(args) => login::login(&global, args),
+        Command::Logout(args) => login::logout(&global, args),
     }
 }
 

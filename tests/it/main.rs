@@ -3,6 +3,11 @@
 
 mod archive;
 mod cli;
+mod diff;
 mod images;
 mod store;
+mod sandbox;
+mod fault_proxy;
+mod login;
+mod test_registry;
 mod util;
