@@ -4,10 +4,10 @@
 mod archive;
 mod cli;
 mod diff;
-mod images;
-mod store;
-mod sandbox;
 mod fault_proxy;
+mod images;
 mod login;
+mod sandbox;
+mod store;
 mod test_registry;
 mod util;

@@ -115,11 +115,7 @@ impl Store {
             let expected = path
                 .strip_prefix("blobs/sha256/")
                 .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-                .and_then(|h| {
-                    h.parse::<Digest>()
-                        .ok()
-                        .or_else(|| format!("sha256:{h}").parse().ok())
-                });
+                .and_then(|h| format!("sha256:{h}").parse::<Digest>().ok());
             let mut w = self.blob_writer()?;
             io::copy(&mut entry, &mut w).map_err(tar_err)?;
             let info = w.commit(expected.as_ref())?;
