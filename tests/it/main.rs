@@ -3,5 +3,9 @@
 
 mod cli;
 mod diff;
+mod images;
 mod sandbox;
+mod fault_proxy;
+mod login;
+mod test_registry;
 mod util;
