@@ -1,6 +1,7 @@
 //! kiln's black-box tests: one test binary, one module per topic. Every test
 //! drives the real `kiln` binary against its own temporary root.
 
+mod archive;
 mod build;
 mod build_semantics;
 mod cli;
@@ -9,5 +10,7 @@ mod fault_proxy;
 mod images;
 mod login;
 mod sandbox;
+mod store;
 mod test_registry;
+mod parse;
 mod util;
