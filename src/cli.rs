@@ -39,7 +39,6 @@ pub struct GlobalArgs {
     pub insecure_registries: Vec<String>,
 }
 
-#[allow(dead_code)] // used once the store commands land
 impl GlobalArgs {
     /// The state directory: `--root`, else `KILN_ROOT`, else the default for
     /// the current user.
@@ -69,7 +68,6 @@ impl GlobalArgs {
     }
 }
 
-#[allow(dead_code)]
 fn nix_is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

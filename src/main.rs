@@ -7,6 +7,8 @@
 
 mod cli;
 mod commands;
+mod diagnostic;
+mod human;
 mod report;
 
 use std::process::ExitCode;

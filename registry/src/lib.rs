@@ -7,6 +7,15 @@
 
 pub mod auth;
 pub mod remote;
+pub mod archive;
+pub mod reference;
 pub mod store;
+pub mod unpack;
 
-pub use store::{BlobInfo, BlobWriter, Store, StoreError};
+pub use archive::{ArchiveError, ImportOptions};
+pub use reference::{Reference, ReferenceError};
+pub use store::{
+    BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,
+    RemovedImage, Store, StoreError, canonical_json, sha256_digest, sha256_of, short_hex,
+};
+pub use unpack::{UnpackError, UnpackMode, UnpackStats, unpack_stream};

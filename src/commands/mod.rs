@@ -2,6 +2,14 @@
 //! the user asked for. Each command returns its exit status or an error that
 //! `main` renders once.
 
+mod history;
+mod images;
+mod import;
+mod inspect;
+mod rmi;
+mod store;
+mod tag;
+
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -9,6 +17,7 @@ use clap::Subcommand;
 use crate::cli::Cli;
 
 mod login;
+pub mod debug;
 
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
@@ -20,6 +29,21 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Forget a registry's credentials.
     Logout(login::LogoutArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Give an image another name.
+    Tag(tag::TagArgs),
+    /// Remove images.
+    Rmi(rmi::RmiArgs),
+    /// Show an image's details as JSON.
+    Inspect(inspect::InspectArgs),
+    /// Show an image's history.
+    History(history::HistoryArgs),
+    /// Create an image from a root filesystem tarball.
+    Import(import::ImportArgs),
+    /// Developer commands (parser dump, word expansion).
+    #[command(subcommand)]
+    Debug(debug::DebugCommand),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -27,6 +51,13 @@ pub fn dispatch(cli: Cli) -> CmdResult {
     match command {
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
+        Command::Images(args) => images::run(&global, args),
+        Command::Tag(args) => tag::run(&global, args),
+        Command::Rmi(args) => rmi::run(&global, args),
+        Command::Inspect(args) => inspect::run(&global, args),
+        Command::History(args) => history::run(&global, args),
+        Command::Import(args) => import::run(&global, args),
+        Command::Debug(cmd) => debug::run(cmd),
     }
 }
 

@@ -5,4 +5,5 @@ mod cli;
 mod fault_proxy;
 mod login;
 mod test_registry;
+mod images;
 mod util;
