@@ -5,10 +5,10 @@
 //! unpacking into snapshot directories, and the remote client (pull, push,
 //! authentication). It depends on nothing else of kiln.
 
-pub mod auth;
-pub mod remote;
 pub mod archive;
+pub mod auth;
 pub mod reference;
+pub mod remote;
 pub mod store;
 pub mod unpack;
 

@@ -16,8 +16,11 @@ use clap::Subcommand;
 
 use crate::cli::Cli;
 
-mod login;
 pub mod debug;
+mod login;
+mod pull;
+mod push;
+mod transfer_progress;
 
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
@@ -29,6 +32,10 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Forget a registry's credentials.
     Logout(login::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Give an image another name.
@@ -51,6 +58,8 @@ pub fn dispatch(cli: Cli) -> CmdResult {
     match command {
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
+        Command::Pull(args) => pull::pull(&global, args),
+        Command::Push(args) => push::push(&global, args),
         Command::Images(args) => images::run(&global, args),
         Command::Tag(args) => tag::run(&global, args),
         Command::Rmi(args) => rmi::run(&global, args),

@@ -23,6 +23,11 @@ type Body = BoxBody<Bytes, std::io::Error>;
 /// Which faults to inject. Requests are numbered from 1 in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    /// Fail the first request of every kind (method and path, upload
+    /// session ids left out), alternately with a 500 and a dropped
+    /// connection; later ones pass. Every kind of request meets a fault
+    /// once, and a client that retries always gets through.
+    pub fail_first: bool,
     /// Answer 500 (without asking the registry) to every n-th request.
     pub error_every: Option<u32>,
     /// Drop the connection on every n-th request that is not answered 500:
@@ -48,6 +53,7 @@ pub struct Logged {
 }
 
 struct State {
+    seen: Mutex<std::collections::HashSet<String>>,
     upstream: String,
     faults: Faults,
     counter: AtomicU32,
@@ -81,6 +87,7 @@ impl FaultProxy {
             rt.block_on(async move {
                 let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
                 let state = Arc::new(State {
+                    seen: Mutex::default(),
                     upstream,
                     faults,
                     counter: AtomicU32::new(0),
@@ -186,7 +193,21 @@ async fn handle(
         });
     };
     let faults = &state.faults;
-    if faults.error_every.is_some_and(|k| n.is_multiple_of(k)) {
+    let mut first_fault = None;
+    if faults.fail_first {
+        // The kind of request: method and path, without the query and the
+        // upload session's id.
+        let mut kind = path.split('?').next().unwrap_or("").to_string();
+        if let Some(i) = kind.find("/blobs/uploads/") {
+            kind.truncate(i + "/blobs/uploads/".len());
+        }
+        let key = format!("{method} {kind}");
+        let mut seen = state.seen.lock().unwrap();
+        if seen.insert(key) {
+            first_fault = Some(seen.len() % 2 == 1);
+        }
+    }
+    if first_fault == Some(true) || faults.error_every.is_some_and(|k| n.is_multiple_of(k)) {
         record(500, true);
         return Ok(full(StatusCode::INTERNAL_SERVER_ERROR, "injected fault\n"));
     }
@@ -199,7 +220,8 @@ async fn handle(
         *response.status_mut() = StatusCode::from_u16(code).unwrap();
         return Ok(response);
     }
-    let drop_this = faults.drop_every.is_some_and(|k| n.is_multiple_of(k));
+    let drop_this =
+        first_fault == Some(false) || faults.drop_every.is_some_and(|k| n.is_multiple_of(k));
     if drop_this && !is_blob_get(&method, &path) {
         record(0, true);
         return Err(std::io::Error::other("injected dropped connection"));

@@ -3,7 +3,8 @@
 
 mod cli;
 mod fault_proxy;
-mod login;
-mod test_registry;
 mod images;
+mod login;
+mod registry;
+mod test_registry;
 mod util;
