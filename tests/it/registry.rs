@@ -6,6 +6,8 @@
 
 use std::process::Command;
 
+use base64::Engine as _;
+
 use crate::fault_proxy::{FaultProxy, Faults};
 use crate::test_registry::{DockerConfigDir, TestRegistry, run_with_stdin};
 use crate::util::*;
@@ -287,6 +289,71 @@ fn unreachable_registry_is_retried_then_named() {
         err.contains(&format!(
             "pull 127.0.0.1:{port}/x/y: GET /v2/ failed after 5 attempts"
         )),
+        "{err}"
+    );
+}
+
+#[test]
+fn bearer_token_registry_login_push_pull_and_refused_tokens() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Faults {
+            bearer: Some(("robot".into(), "t0ken-pw".into())),
+            ..Faults::default()
+        },
+    );
+    let name = proxy.image("secure/busybox:1");
+    let root = root_with(&name);
+    let cfg = DockerConfigDir::new();
+
+    // No credentials: the registry's 401 is reported with a hint.
+    let mut push = root.kiln(["push", &name]);
+    push.env("DOCKER_CONFIG", cfg.path());
+    let out = push.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("kiln login"), "{}", stderr(&out));
+
+    // Login goes through the challenge and the token endpoint.
+    let mut login = root.kiln(["login", "-u", "robot", "--password-stdin", &proxy.addr]);
+    login.env("DOCKER_CONFIG", cfg.path());
+    let out = run_with_stdin(login, "wrong\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("wrong user name or password"),
+        "{}",
+        stderr(&out)
+    );
+    let mut login = root.kiln(["login", "-u", "robot", "--password-stdin", &proxy.addr]);
+    login.env("DOCKER_CONFIG", cfg.path());
+    assert_success(&run_with_stdin(login, "t0ken-pw\n"));
+    assert!(proxy.count("GET", "/token") >= 1);
+
+    let mut push = root.kiln(["push", &name]);
+    push.env("DOCKER_CONFIG", cfg.path());
+    assert_success(&push.output().unwrap());
+    let fresh = TestRoot::new();
+    let mut pull = fresh.kiln(["pull", &name]);
+    pull.env("DOCKER_CONFIG", cfg.path());
+    assert_success(&pull.output().unwrap());
+    assert_eq!(image_id(&fresh, &name), image_id(&root, &name));
+
+    // Stored credentials the token service refuses: reported as such, not
+    // turned into anonymous requests.
+    let auth = base64::engine::general_purpose::STANDARD.encode("robot:stale");
+    std::fs::write(
+        cfg.config_json(),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, proxy.addr),
+    )
+    .unwrap();
+    let other = TestRoot::new();
+    let mut pull = other.kiln(["pull", &name]);
+    pull.env("DOCKER_CONFIG", cfg.path());
+    let out = pull.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("refused a token") && err.contains("incorrect username or password"),
         "{err}"
     );
 }
