@@ -1,5 +1,10 @@
-//! `kiln debug ...`: developer commands that expose kiln's internals for
-//! testing against reference implementations (see the conformance README).
+//! `kiln debug ...`: developer commands that expose one part of kiln on its
+//! own: the parser and word expansion (checked against BuildKit's cases, see
+//! the conformance README), the sandbox, snapshots and diffs. Larger commands
+//! live in their own module under `debug/`.
+
+mod diff;
+mod sandbox;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,6 +15,7 @@ use clap::{Args, Subcommand};
 use miette::{IntoDiagnostic, WrapErr};
 
 use super::CmdResult;
+use crate::cli::GlobalArgs;
 use crate::diagnostic;
 
 /// Developer commands.
@@ -21,6 +27,11 @@ pub enum DebugCommand {
     ExpandWord(ExpandArgs),
     /// Expand one word and print the resulting words, one per line.
     ExpandWords(ExpandArgs),
+    /// Run a command in a sandbox on a root filesystem directory.
+    Sandbox(sandbox::SandboxArgs),
+    /// Run a command on a snapshot of layer directories and write what it
+    /// changed as a layer into the store; prints the layer's digest and size.
+    Diff(diff::DiffArgs),
 }
 
 /// `kiln debug parse`.
@@ -48,8 +59,10 @@ pub struct ExpandArgs {
     pub word: String,
 }
 
-pub fn run(cmd: DebugCommand) -> CmdResult {
+pub fn run(global: &GlobalArgs, cmd: DebugCommand) -> CmdResult {
     match cmd {
+        DebugCommand::Sandbox(args) => sandbox::run(global, args),
+        DebugCommand::Diff(args) => diff::run(global, args),
         DebugCommand::Parse(args) => parse(args),
         DebugCommand::ExpandWord(args) => expand(args, false),
         DebugCommand::ExpandWords(args) => expand(args, true),

@@ -28,14 +28,6 @@ pub type CmdResult = miette::Result<ExitCode>;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
-    Login(login::LoginArgs),
-    /// Forget a registry's credentials.
-    Logout(login::LogoutArgs),
-    /// Download an image from a registry.
-    Pull(pull::PullArgs),
-    /// Upload an image to a registry.
-    Push(push::PushArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Give an image another name.
@@ -48,25 +40,33 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
-    /// Developer commands (parser dump, word expansion).
+    /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
     let Cli { global, command } = cli;
     match command {
-        Command::Login(args) => login::login(&global, args),
-        Command::Logout(args) => login::logout(&global, args),
-        Command::Pull(args) => pull::pull(&global, args),
-        Command::Push(args) => push::push(&global, args),
         Command::Images(args) => images::run(&global, args),
         Command::Tag(args) => tag::run(&global, args),
         Command::Rmi(args) => rmi::run(&global, args),
         Command::Inspect(args) => inspect::run(&global, args),
         Command::History(args) => history::run(&global, args),
         Command::Import(args) => import::run(&global, args),
-        Command::Debug(cmd) => debug::run(cmd),
+        Command::Debug(cmd) => debug::run(&global, cmd),
+        Command::Login(args) => login::login(&global, args),
+        Command::Logout(args) => login::logout(&global, args),
+        Command::Pull(args) => pull::pull(&global, args),
+        Command::Push(args) => push::push(&global, args),
     }
 }
 

@@ -2,9 +2,11 @@
 //! drives the real `kiln` binary against its own temporary root.
 
 mod cli;
+mod diff;
 mod fault_proxy;
 mod images;
 mod login;
 mod registry;
+mod sandbox;
 mod test_registry;
 mod util;

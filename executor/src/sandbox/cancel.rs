@@ -111,7 +111,6 @@ impl Cancel {
 
     /// How long a poll may sleep before the deadline (or `max`); `None`
     /// when neither is set.
-    #[allow(dead_code)] // used by the Linux sandbox (next commit)
     pub(crate) fn poll_timeout(&self, max: Option<Duration>) -> Option<Duration> {
         let until_deadline = self
             .deadline
@@ -125,7 +124,6 @@ impl Cancel {
     }
 
     /// The descriptor that becomes readable when the token is cancelled.
-    #[allow(dead_code)]
     pub(crate) fn event_fd(&self) -> Option<BorrowedFd<'_>> {
         self.inner.event.as_ref().map(|e| e.as_fd())
     }

@@ -4,7 +4,7 @@
 //! worker runs RUN steps to completion with [`Sandbox::run`] (output streamed
 //! line by line), the runner starts containers with [`Sandbox::spawn`] (the
 //! container's init pid is known while it runs, it can be signalled,
-//! detached, and entered with [`Sandbox::exec`]). `LinuxSandbox` is the
+//! detached, and entered with [`Sandbox::exec`]). [`LinuxSandbox`] is the
 //! real implementation (namespaces, cgroups, pivot_root); [`FakeSandbox`]
 //! records requests and plays scripted results for unit tests above it.
 //!
@@ -19,9 +19,9 @@
 //! # Process model
 //!
 //! kiln is a tokio program, and forking a multi-threaded process that then
-//! allocates is unsafe. `LinuxSandbox` therefore re-executes kiln itself
+//! allocates is unsafe. [`LinuxSandbox`] therefore re-executes kiln itself
 //! (`/proc/self/exe` with the hidden first argument [`HELPER_ARG`]) as a
-//! single-threaded helper process; `main` must call `helper_main` before
+//! single-threaded helper process; `main` must call [`helper_main`] before
 //! any runtime or thread exists. The helper creates the cgroup, forks the
 //! container's init (PID 1 of a new PID namespace) and supervises it; it
 //! talks to the caller over a socket. When PID 1 exits the kernel kills the
@@ -31,11 +31,22 @@
 //! [detached](Running::detach).
 
 mod cancel;
+mod caps;
 mod fake;
+mod helper;
+mod init;
+mod linux;
+mod network;
 mod output;
+mod protocol;
+mod rlimits;
+mod rootfs;
+mod setup_error;
 
 pub use cancel::{Cancel, CancelReason};
 pub use fake::{FakeResult, FakeSandbox, RecordedRequest};
+pub use helper::helper_main;
+pub use linux::LinuxSandbox;
 pub use output::{LineSplitter, OutputStream};
 
 use std::os::fd::OwnedFd;
