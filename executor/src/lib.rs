@@ -17,7 +17,10 @@
 //! - [`layer`]: a step's changes as a layer blob in the store.
 //! - [`fileop`]: COPY, ADD, WORKDIR and heredoc files applied onto a rootfs.
 //! - [`context`]: content checksums of what a COPY/ADD selects.
+//! - [`buildmount`]: the host side of `RUN --mount` (cache, secret, bind,
+//!   tmpfs, ssh) as runtime spec mounts.
 
+pub mod buildmount;
 mod cgroups;
 mod confined;
 pub mod context;
@@ -30,6 +33,10 @@ pub mod spec;
 mod syscall;
 pub mod user;
 
+pub use buildmount::{
+    BindMount, CacheMount, MountContext, MountError, MountSpec, PreparedMounts, SecretMount,
+    SecretSource, Sharing, SshMount, TmpfsMount,
+};
 pub use confined::resolve_in_root;
 pub use context::{ContextChecksum, FileHashCache, checksum};
 pub use fileop::{

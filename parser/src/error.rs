@@ -283,6 +283,9 @@ pub enum ExpandErrorKind {
     /// `${V?msg}` / `${V:?msg}` on an unset (or empty) variable.
     #[error("{name}: {message}")]
     Required { name: String, message: String },
+    /// `${...}` nested deeper than kiln follows.
+    #[error("substitutions nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
     /// A `${V#pattern}`-style pattern that cannot be compiled.
     #[error("invalid pattern ({pattern}) in substitution")]
     BadPattern { pattern: String },

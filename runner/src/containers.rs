@@ -80,7 +80,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 /// Decides what a recorded state really is, given the live processes.
 /// Returns the corrected state when it changed.
-pub(crate) fn reconcile(state: &ContainerState, procs: &dyn ProcessTable) -> Option<ContainerState> {
+pub(crate) fn reconcile(
+    state: &ContainerState,
+    procs: &dyn ProcessTable,
+) -> Option<ContainerState> {
     if !state.status.is_active() {
         return None;
     }
@@ -167,12 +170,11 @@ impl ContainerStore {
             .write(true)
             .open(path)
             .map_err(io_err(path))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
-            StateError::Io {
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Io {
                 path: path.to_path_buf(),
                 source: errno.into(),
-            }
-        })?;
+            })?;
         Ok(ContainerLock { _lock: lock })
     }
 
@@ -449,7 +451,11 @@ pub(crate) mod tests {
 
         // Two ids sharing a prefix make that prefix ambiguous.
         let c = store
-            .create(sample_config(&format!("1b{}", "c".repeat(62))), None, |_, _| Ok(()))
+            .create(
+                sample_config(&format!("1b{}", "c".repeat(62))),
+                None,
+                |_, _| Ok(()),
+            )
             .unwrap();
         assert!(matches!(
             store.lookup("1"),
@@ -483,11 +489,12 @@ pub(crate) mod tests {
         });
         assert!(err.is_err());
         assert!(store.list().unwrap().is_empty());
-        assert!(
-            std::fs::read_dir(store.path())
-                .unwrap()
-                .all(|e| e.unwrap().file_name().to_string_lossy().starts_with(".names"))
-        );
+        assert!(std::fs::read_dir(store.path()).unwrap().all(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".names")
+        }));
         // The name is free again.
         store
             .create(sample_config(&id(3)), Some("x1"), |_, _| Ok(()))

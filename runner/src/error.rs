@@ -71,7 +71,9 @@ pub enum SignalError {
 pub enum PortError {
     #[error("invalid port specification {spec:?}: {reason}")]
     Invalid { spec: String, reason: String },
-    #[error("invalid port specification {spec:?}: protocol {protocol:?} is not supported (tcp, udp)")]
+    #[error(
+        "invalid port specification {spec:?}: protocol {protocol:?} is not supported (tcp, udp)"
+    )]
     Protocol { spec: String, protocol: String },
     #[error("cannot publish {address}: the port is already allocated or not available")]
     Bind {
@@ -137,9 +139,7 @@ pub enum RunnerError {
         action: &'static str,
         needed: &'static str,
     },
-    #[error(
-        "cannot remove the running container {id}: stop it first or use rm -f"
-    )]
+    #[error("cannot remove the running container {id}: stop it first or use rm -f")]
     RemoveRunning { id: String },
     #[error(transparent)]
     Name(#[from] NameError),

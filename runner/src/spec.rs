@@ -98,11 +98,7 @@ pub(crate) fn container_spec(
     spec.set_hostname(Some(config.hostname.clone()));
 
     if let Some(process) = spec.process_mut() {
-        process.set_env(Some(process_env(
-            &config.env,
-            &config.hostname,
-            config.tty,
-        )));
+        process.set_env(Some(process_env(&config.env, &config.hostname, config.tty)));
         let cwd = if config.working_dir.is_empty() {
             "/"
         } else {
@@ -261,13 +257,11 @@ mod tests {
             target: "/data/tmp".into(),
             options: vec!["nosuid".into()],
         }];
-        let binds = vec![
-            BindMount {
-                source: "/srv/data".into(),
-                target: "/data".into(),
-                read_only: true,
-            },
-        ];
+        let binds = vec![BindMount {
+            source: "/srv/data".into(),
+            target: "/data".into(),
+            read_only: true,
+        }];
         let spec = container_spec(&c, &NetworkNamespace::New, &binds);
         let mounts = spec.mounts().as_ref().unwrap();
         let dests: Vec<&str> = mounts

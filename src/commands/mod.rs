@@ -6,7 +6,10 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod load;
+mod prune;
 mod rmi;
+mod save;
 mod store;
 mod tag;
 
@@ -40,6 +43,12 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
+    /// Save images to a tar archive (OCI layout + docker archive).
+    Save(save::SaveArgs),
+    /// Load images from an OCI layout or docker archive tar.
+    Load(load::LoadArgs),
+    /// Remove unused images and data.
+    Prune(prune::PruneArgs),
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -62,6 +71,9 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Inspect(args) => inspect::run(&global, args),
         Command::History(args) => history::run(&global, args),
         Command::Import(args) => import::run(&global, args),
+        Command::Save(args) => save::run(&global, args),
+        Command::Load(args) => load::run(&global, args),
+        Command::Prune(args) => prune::run(&global, args),
         Command::Debug(cmd) => debug::run(&global, cmd),
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),

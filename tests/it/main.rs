@@ -1,12 +1,15 @@
 //! kiln's black-box tests: one test binary, one module per topic. Every test
 //! drives the real `kiln` binary against its own temporary root.
 
+mod archive;
 mod cli;
 mod diff;
 mod fault_proxy;
 mod images;
 mod login;
+mod parse;
 mod registry;
 mod sandbox;
+mod store;
 mod test_registry;
 mod util;

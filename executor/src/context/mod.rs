@@ -112,6 +112,7 @@ pub fn checksum(
         match &planned.item {
             Item::Inline(f) => {
                 field(&mut head, &Sha256::digest(&f.content));
+                head.extend_from_slice(&req.options.mode.unwrap_or(f.mode).to_le_bytes());
                 records.push(Record {
                     header: head,
                     file: None,

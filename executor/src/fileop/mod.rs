@@ -97,12 +97,14 @@ pub struct SourceTree<'a> {
     pub ignore: Option<&'a dyn PathMatcher>,
 }
 
-/// A heredoc file of `COPY <<EOF /dest`: written with mode 0644 (or
-/// `--chmod`) under its name.
+/// A heredoc file of `COPY <<EOF /dest`: written under its name with
+/// `mode` (0644 for a COPY heredoc, as BuildKit) unless `--chmod` says
+/// otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InlineFile {
     pub name: String,
     pub content: Vec<u8>,
+    pub mode: u32,
 }
 
 /// One source of a COPY/ADD, in the order written.
@@ -370,7 +372,7 @@ fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(),
     let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(target)
         .map_err(FileOpError::io("create", target))?;
@@ -378,7 +380,7 @@ fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(),
         .map_err(FileOpError::io("write", target))?;
     drop(out);
     meta::chown(target, policy.owner.unwrap_or(Owner::ROOT))?;
-    meta::chmod(target, policy.mode.unwrap_or(0o644))?;
+    meta::chmod(target, policy.mode.unwrap_or(f.mode))?;
     if let Some(t) = policy.time {
         meta::set_time(target, t)?;
     }

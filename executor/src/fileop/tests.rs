@@ -524,6 +524,7 @@ fn heredoc_files() {
         Source::Inline(InlineFile {
             name: "EOF".into(),
             content: b"hello\n".to_vec(),
+            mode: 0o644,
         }),
         Source::Path("a.txt".into()),
     ];

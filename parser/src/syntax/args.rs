@@ -47,11 +47,17 @@ fn is_space(c: char) -> bool {
     c.is_whitespace()
 }
 
+/// How many ONBUILD triggers may nest in the syntax tree (the typed layer
+/// refuses any nesting; this only bounds the recursion).
+const MAX_ONBUILD_DEPTH: usize = 8;
+
 /// Builds the node for the joined text `line.text[start..]` (the whole line,
-/// or an ONBUILD trigger). `span` is the instruction's span.
+/// or an ONBUILD trigger at nesting `depth`). `span` is the instruction's
+/// span.
 pub(crate) fn node(
     line: &Line<'_>,
     start: usize,
+    depth: usize,
     span: Span,
     warnings: &mut Vec<Warning>,
 ) -> Result<Node, Error> {
@@ -117,9 +123,16 @@ pub(crate) fn node(
         Keyword::Onbuild => {
             if rest_text.is_empty() {
                 Args::Empty
+            } else if depth >= MAX_ONBUILD_DEPTH {
+                return Err(Error::new(
+                    span,
+                    ErrorKind::BadOnbuildTrigger {
+                        trigger: "ONBUILD".into(),
+                    },
+                ));
             } else {
                 let inner_span = line.span(rest_at, line.text.len());
-                let inner = node(line, rest_at, inner_span, warnings)?;
+                let inner = node(line, rest_at, depth + 1, inner_span, warnings)?;
                 Args::Trigger(Box::new(inner))
             }
         }
