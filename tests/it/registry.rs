@@ -357,3 +357,44 @@ fn bearer_token_registry_login_push_pull_and_refused_tokens() {
         "{err}"
     );
 }
+
+#[test]
+fn pulled_image_saves_to_an_archive_umoci_unpacks() {
+    let reg = TestRegistry::start();
+    let name = reg.image("kiln/busybox:v1");
+    root_with(&name).ok(["push", &name]);
+    let fresh = TestRoot::new();
+    fresh.ok(["pull", &name]);
+    let tar = fresh.path().join("saved.tar");
+    fresh.ok([
+        std::ffi::OsStr::new("save"),
+        "-o".as_ref(),
+        tar.as_os_str(),
+        name.as_ref(),
+    ]);
+    let layout = fresh.path().join("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    let out = Command::new("tar")
+        .arg("xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let bundle = fresh.path().join("bundle");
+    let mut umoci = Command::new("umoci");
+    umoci.arg("unpack");
+    if !is_root() {
+        umoci.arg("--rootless");
+    }
+    let out = umoci
+        .arg("--image")
+        .arg(format!("{}:v1", layout.display()))
+        .arg(&bundle)
+        .output()
+        .expect("run umoci");
+    assert_success(&out);
+    assert!(bundle.join("config.json").is_file());
+    assert!(bundle.join("rootfs/bin/busybox").is_file());
+}
