@@ -9,7 +9,9 @@ mod cli;
 mod commands;
 mod diagnostic;
 mod human;
+mod progress;
 mod report;
+mod worker;
 
 use std::process::ExitCode;
 

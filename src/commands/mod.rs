@@ -2,6 +2,7 @@
 //! the user asked for. Each command returns its exit status or an error that
 //! `main` renders once.
 
+mod build;
 mod history;
 mod images;
 mod import;
@@ -31,6 +32,8 @@ pub type CmdResult = miette::Result<ExitCode>;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Give an image another name.
@@ -65,6 +68,7 @@ pub enum Command {
 pub fn dispatch(cli: Cli) -> CmdResult {
     let Cli { global, command } = cli;
     match command {
+        Command::Build(args) => build::run(&global, args),
         Command::Images(args) => images::run(&global, args),
         Command::Tag(args) => tag::run(&global, args),
         Command::Rmi(args) => rmi::run(&global, args),

@@ -2,6 +2,8 @@
 //! drives the real `kiln` binary against its own temporary root.
 
 mod archive;
+mod build;
+mod build_semantics;
 mod cli;
 mod diff;
 mod fault_proxy;

@@ -1,0 +1,264 @@
+//! `kiln build`: the build flow, the cache, parallel stages, concurrent
+//! builds and failures, against the real binary and the offline busybox
+//! base.
+
+use std::path::Path;
+
+use crate::require_root;
+use crate::util::*;
+
+/// The files of an image's root filesystem, exported with `-o type=local`.
+fn export(root: &TestRoot, ctx: &Path, args: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let dest = format!("type=local,dest={}", out.path().display());
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-o", &dest]);
+    root.build_ok(ctx, &all);
+    out
+}
+
+fn read(dir: &tempfile::TempDir, path: &str) -> String {
+    std::fs::read_to_string(dir.path().join(path.trim_start_matches('/')))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `#N CACHED` lines and the step names they belong to.
+fn cached_steps(progress: &str) -> Vec<String> {
+    let lines: Vec<&str> = progress.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(n) = l.strip_suffix(" CACHED")
+            && let Some(name) = lines[..i]
+                .iter()
+                .rev()
+                .find_map(|p| p.strip_prefix(&format!("{n} ")))
+        {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// Steps that ran (`#N DONE` of a `[i/n]` step).
+fn ran_steps(progress: &str) -> Vec<String> {
+    let lines: Vec<&str> = progress.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some((n, _)) = l.split_once(" DONE ")
+            && let Some(name) = lines[..i].iter().find_map(|p| {
+                p.strip_prefix(&format!("{n} "))
+                    .filter(|s| s.starts_with('[') && !s.starts_with("[internal]"))
+            })
+        {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn run_steps_build_an_image_and_rebuild_from_cache() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo hello > /hello\nRUN echo world >> /hello\nCMD [\"cat\", \"/hello\"]\n",
+    )]);
+    let first = root.build_ok(ctx.path(), ["-t", "example/hello"]);
+    assert!(first.contains("[2/3] RUN echo hello > /hello"), "{first}");
+    assert_eq!(ran_steps(&first).len(), 2, "{first}");
+    let id = root.ok([
+        "build",
+        "-q",
+        "-t",
+        "example/hello",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&root.ok(["inspect", "example/hello"])).unwrap();
+    assert_eq!(inspect[0]["Id"], id);
+    assert_eq!(
+        inspect[0]["Config"]["Cmd"],
+        serde_json::json!(["cat", "/hello"])
+    );
+
+    // Everything cached, same image.
+    let again = root.build_ok(ctx.path(), ["-t", "example/hello"]);
+    assert!(ran_steps(&again).is_empty(), "{again}");
+    let cached = cached_steps(&again);
+    assert!(
+        cached.iter().any(|s| s == "[2/3] RUN echo hello > /hello"),
+        "{again}"
+    );
+    assert!(
+        cached.iter().any(|s| s == "[3/3] RUN echo world >> /hello"),
+        "{again}"
+    );
+    let out = export(&root, ctx.path(), &[]);
+    assert_eq!(read(&out, "/hello"), "hello\nworld\n");
+
+    // --no-cache runs every step again.
+    let fresh = root.build_ok(ctx.path(), ["--no-cache"]);
+    assert_eq!(ran_steps(&fresh).len(), 2, "{fresh}");
+}
+
+#[test]
+fn a_build_arg_change_reruns_only_the_steps_that_see_it() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo before > /before\nARG V=1\nRUN echo $V > /v\n",
+    )]);
+    root.build_ok(ctx.path(), ["--build-arg", "V=1"]);
+    let second = root.build_ok(ctx.path(), ["--build-arg", "V=2"]);
+    assert_eq!(
+        ran_steps(&second),
+        vec!["[3/3] RUN echo $V > /v"],
+        "{second}"
+    );
+    assert!(
+        cached_steps(&second).contains(&"[2/3] RUN echo before > /before".to_string()),
+        "{second}"
+    );
+    let out = export(&root, ctx.path(), &["--build-arg", "V=2"]);
+    assert_eq!(read(&out, "/v"), "2\n");
+}
+
+#[test]
+fn a_failing_run_shows_its_output_line_and_exit_code() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo fine\nRUN echo to-stdout; echo to-stderr >&2; exit 3\nRUN echo never\n",
+    )]);
+    let out = root.build(ctx.path(), ["--progress", "tty"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    // The whole output of the step, after the progress display.
+    let report = err.split("------").nth(1).unwrap_or_default();
+    assert!(report.contains("[3/4] RUN echo to-stdout"), "{err}");
+    assert!(
+        report.contains("to-stdout") && report.contains("to-stderr"),
+        "{err}"
+    );
+    // The line, in a code frame, and the exit code.
+    assert!(err.contains("Dockerfile:3:1"), "{err}");
+    assert!(
+        err.contains("RUN echo to-stdout; echo to-stderr >&2; exit 3"),
+        "{err}"
+    );
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(!report.contains("never"), "{err}");
+}
+
+#[test]
+fn an_unused_failing_stage_does_not_break_the_build() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox AS broken\nRUN exit 1\nFROM busybox\nRUN echo ok > /ok\n",
+    )]);
+    let progress = root.build_ok(ctx.path(), Vec::<&str>::new());
+    assert!(!progress.contains("exit 1"), "{progress}");
+    // Asking for the broken stage does fail.
+    let out = root.build(ctx.path(), ["--target", "broken"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn two_builds_of_one_context_at_once_both_succeed() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo a > /a\nRUN sleep 0.3; echo b > /b\nCMD [\"cat\", \"/b\"]\n",
+    )]);
+    let spawn = |tag: &str| {
+        root.kiln(["build", "--progress", "plain", "-t", tag])
+            .arg(ctx.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("one");
+    let b = spawn("two");
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out);
+    }
+    let images = root.ok(["images"]);
+    assert!(images.contains("one") && images.contains("two"), "{images}");
+    // A third build finds everything cached.
+    let again = root.build_ok(ctx.path(), ["-t", "three"]);
+    assert!(ran_steps(&again).is_empty(), "{again}");
+}
+
+#[test]
+fn dockerfile_from_stdin_and_iid_and_metadata_files() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let iid = dir.path().join("iid");
+    let meta = dir.path().join("meta.json");
+    let mut child = root
+        .kiln(["build", "--progress", "plain", "-t", "from-stdin"])
+        .arg("--iidfile")
+        .arg(&iid)
+        .arg("--metadata-file")
+        .arg(&meta)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM busybox\nRUN echo x > /x\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    let id = std::fs::read_to_string(&iid).unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&root.ok(["inspect", "from-stdin"])).unwrap();
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(m["containerimage.config.digest"], id.as_str());
+    assert!(
+        m["containerimage.digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(m["image.name"], "docker.io/library/from-stdin:latest");
+}
+
+#[test]
+fn usage_errors_exit_1_before_building() {
+    let root = TestRoot::new();
+    let ctx = build_context(&[("Dockerfile", "FROM busybox\n")]);
+    for args in [
+        vec!["--output", "type=bogus,dest=x"],
+        vec!["--secret", "src=/nothing"],
+        vec!["--network", "bridge"],
+        vec!["--push"],
+        vec!["--build-arg", "=x"],
+    ] {
+        let out = root.build(ctx.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    }
+    // A Dockerfile error points at its line.
+    let bad = build_context(&[("Dockerfile", "FROM busybox\nRUNN true\n")]);
+    let out = root.build(bad.path(), Vec::<&str>::new());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Dockerfile:2:1"), "{}", stderr(&out));
+}
