@@ -22,6 +22,9 @@ use crate::cli::Cli;
 
 pub mod debug;
 mod login;
+mod pull;
+mod push;
+mod transfer_progress;
 
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
@@ -56,6 +59,10 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Forget a registry's credentials.
     Logout(login::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -74,6 +81,8 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Debug(cmd) => debug::run(&global, cmd),
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
+        Command::Pull(args) => pull::pull(&global, args),
+        Command::Push(args) => push::push(&global, args),
     }
 }
 

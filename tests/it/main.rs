@@ -10,6 +10,7 @@ mod fault_proxy;
 mod images;
 mod login;
 mod parse;
+mod registry;
 mod sandbox;
 mod store;
 mod test_registry;
