@@ -399,3 +399,52 @@ fn independent_stages_run_at_the_same_time() {
         "stages did not overlap: a {a:?}, b {b:?}"
     );
 }
+
+/// FROM an image the root does not have pulls it; `--push` pushes the
+/// result, which skopeo reads and a fresh root builds FROM.
+#[test]
+fn from_pulls_and_push_publishes() {
+    require_root!();
+    let reg = crate::test_registry::TestRegistry::start();
+    let base = reg.image("base/busybox:1");
+    let publisher = TestRoot::with_busybox();
+    publisher.ok(["tag", "busybox", &base]);
+    publisher.ok(["push", &base]);
+
+    let root = TestRoot::new();
+    let app = reg.image("app/echo:1");
+    let ctx = build_context(&[(
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo pulled > /pulled\nCMD [\"cat\", \"/pulled\"]\n"),
+    )]);
+    let progress = root.build_ok(ctx.path(), ["-t", &app, "--push"]);
+    assert!(progress.contains(&format!("pushing {app}")), "{progress}");
+    assert!(root.ok(["images"]).contains("base/busybox"));
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--config"])
+        .arg(format!("docker://{app}"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["cat", "/pulled"])
+    );
+
+    // Another root builds FROM what was pushed.
+    let other = TestRoot::new();
+    let ctx2 = build_context(&[(
+        "Dockerfile",
+        &format!("FROM {app}\nRUN cat /pulled > /again\n"),
+    )]);
+    other.build_ok(ctx2.path(), Vec::<&str>::new());
+    // A missing image is a clear error naming it.
+    let missing = build_context(&[(
+        "Dockerfile",
+        &format!("FROM {}\n", reg.image("no/such:image")),
+    )]);
+    let out = other.build(missing.path(), Vec::<&str>::new());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no/such"), "{}", stderr(&out));
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kiln_registry::{Reference, Store};
 use kiln_solver::{BuildOutput, Progress, SolveError};
-use miette::{IntoDiagnostic, WrapErr, miette};
+use miette::{IntoDiagnostic, WrapErr};
 
 use super::options::OutputSpec;
 use crate::worker::KilnWorker;
@@ -94,7 +94,29 @@ pub async fn finish(
         progress.completed(v);
     }
     if push {
-        return Err(miette!("--push is not supported yet").into());
+        let config = kiln_registry::remote::RemoteConfig::from_env();
+        for t in tags {
+            let v = progress.vertex();
+            progress.started(v, &format!("pushing {t}"));
+            let ctx = kiln_solver::OpContext::new(
+                progress.clone(),
+                v,
+                tokio_util::sync::CancellationToken::new(),
+            );
+            let reporter = crate::worker::transfer::StatusReporter::new(ctx);
+            match kiln_registry::remote::push(store, &config, t, &reporter).await {
+                Ok(pushed) => {
+                    progress.status(v, &format!("pushed {t}@{}", pushed.digest));
+                    progress.completed(v);
+                }
+                Err(e) => {
+                    progress.failed(v, &e.to_string());
+                    return Err(miette::Report::from_err(e)
+                        .wrap_err(format!("cannot push {t}"))
+                        .into());
+                }
+            }
+        }
     }
     Ok(())
 }
