@@ -448,3 +448,55 @@ fn from_pulls_and_push_publishes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no/such"), "{}", stderr(&out));
 }
+
+/// Ctrl-C stops the running step, cleans up and exits 130.
+#[test]
+fn ctrl_c_stops_the_build_and_leaves_nothing() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let marker = format!("sleep 37.{}", std::process::id() % 1000);
+    let ctx = build_context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nRUN echo started; {marker}\n"),
+    )]);
+    let mut child = root
+        .kiln(["build", "--progress", "plain"])
+        .arg(ctx.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the step runs.
+    let running = |m: &str| {
+        std::process::Command::new("pgrep")
+            .args(["-f", m])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !running(&marker) {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(!running(&marker), "the step's process survived");
+    let active = root.root_dir().join("snapshots/active");
+    let left: Vec<_> = std::fs::read_dir(&active)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "snapshots left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(root.root_dir().to_str().unwrap()),
+        "mounts left under the root"
+    );
+}
