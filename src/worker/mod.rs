@@ -49,6 +49,11 @@ pub struct KilnWorker {
     downloads: fileop::Downloads,
     /// `SOURCE_DATE_EPOCH`: clamps layer times.
     source_date_epoch: Option<i64>,
+    /// Names given to the image (`-t`).
+    tags: Vec<kiln_registry::Reference>,
+    /// Held for the whole build: garbage collection waits, so no layer a
+    /// step wrote disappears before the image refers to it.
+    _lease: kiln_registry::Lease,
 }
 
 impl KilnWorker {
@@ -58,8 +63,11 @@ impl KilnWorker {
         context: Context,
         secrets: HashMap<String, SecretSource>,
         source_date_epoch: Option<i64>,
+        tags: Vec<kiln_registry::Reference>,
     ) -> Result<KilnWorker, BuildWorkerError> {
         Ok(KilnWorker {
+            _lease: store.lease()?,
+            tags,
             hash_cache: Arc::new(FileHashCache::open(root)?),
             downloads: fileop::Downloads::default(),
             snapshotter: Snapshotter::open(root)?,
@@ -206,10 +214,16 @@ impl Worker for KilnWorker {
         &self,
         config_json: &[u8],
         layers: &[Layer],
+        ctx: &OpContext,
     ) -> Result<ImageRecord, WorkerError> {
         let store = self.store.clone();
         let config = config_json.to_vec();
         let layers = layers.to_vec();
-        Ok(blocking(move || image::write_image(&store, &config, &layers)).await?)
+        let tags = self.tags.clone();
+        let ctx = ctx.clone();
+        Ok(blocking(move || {
+            image::write_image(&store, &config, &layers, &tags, &|s| ctx.status(s))
+        })
+        .await?)
     }
 }

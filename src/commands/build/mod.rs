@@ -276,6 +276,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         },
         plan.secrets.clone(),
         epoch,
+        plan.tags.clone(),
     )
     .into_diagnostic()?;
     let worker = Arc::new(worker);
