@@ -9,6 +9,7 @@
 mod export;
 mod failure;
 mod options;
+pub mod prune;
 
 use std::collections::HashMap;
 use std::io::Read;
