@@ -265,7 +265,7 @@ mod tests {
         }
         let idx = CacheIndex::open(dir.path()).unwrap();
         assert_eq!(idx.get::<StateRecord>(&key), Some(rec.clone()));
-        assert_eq!(idx.states(), vec![(key, rec)]);
+        assert_eq!(idx.states(), vec![(key, rec.clone())]);
         idx.remove(&key).unwrap();
         assert_eq!(idx.get::<StateRecord>(&key), None);
         idx.put(&key, &rec).unwrap();
