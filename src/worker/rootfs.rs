@@ -67,9 +67,17 @@ pub fn commit(
     rootfs: BuildRootfs,
     source_date_epoch: Option<i64>,
 ) -> Result<Option<Layer>, BuildWorkerError> {
+    let start = std::time::Instant::now();
     let info = rootfs
         .snapshot
         .write_layer(store, &LayerOptions { source_date_epoch })?;
+    tracing::debug!(
+        diff_id = %info.diff_id,
+        size = info.size,
+        entries = info.entries,
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        "step committed"
+    );
     if info.entries == 0 {
         return Ok(None);
     }
