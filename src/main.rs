@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod diagnostic;
+mod human;
 mod report;
 
 use std::process::ExitCode;
@@ -15,6 +16,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The sandbox helper is kiln re-executed by kiln-executor; it must run
+    // before any runtime or thread exists (it forks), so it is dispatched
+    // here, ahead of argument parsing.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == kiln_executor::HELPER_ARG)
+    {
+        kiln_executor::helper_main();
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -1,5 +1,11 @@
-//! `kiln debug ...`: developer commands that expose kiln's internals for
-//! testing against reference implementations (see the conformance README).
+//! `kiln debug ...`: developer commands that expose one part of kiln on its
+//! own: the parser and word expansion (checked against BuildKit's cases, see
+//! the conformance README), the sandbox, snapshots and diffs. Larger commands
+//! live in their own module under `debug/`.
+
+mod diff;
+mod layer;
+mod sandbox;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,6 +16,7 @@ use clap::{Args, Subcommand};
 use miette::{IntoDiagnostic, WrapErr};
 
 use super::CmdResult;
+use crate::cli::GlobalArgs;
 use crate::diagnostic;
 
 /// Developer commands.
@@ -21,6 +28,14 @@ pub enum DebugCommand {
     ExpandWord(ExpandArgs),
     /// Expand one word and print the resulting words, one per line.
     ExpandWords(ExpandArgs),
+    /// Run a command in a sandbox on a root filesystem directory.
+    Sandbox(sandbox::SandboxArgs),
+    /// Run a command on a snapshot of layer directories and write what it
+    /// changed as a layer into the store; prints the layer's digest and size.
+    Diff(diff::DiffArgs),
+    /// Write the changes in an overlay upper directory as a layer into the
+    /// store; prints its digest and size, and the write speed on stderr.
+    Layer(layer::LayerArgs),
 }
 
 /// `kiln debug parse`.
@@ -48,8 +63,11 @@ pub struct ExpandArgs {
     pub word: String,
 }
 
-pub fn run(cmd: DebugCommand) -> CmdResult {
+pub fn run(global: &GlobalArgs, cmd: DebugCommand) -> CmdResult {
     match cmd {
+        DebugCommand::Sandbox(args) => sandbox::run(global, args),
+        DebugCommand::Diff(args) => diff::run(global, args),
+        DebugCommand::Layer(args) => layer::run(global, args),
         DebugCommand::Parse(args) => parse(args),
         DebugCommand::ExpandWord(args) => expand(args, false),
         DebugCommand::ExpandWords(args) => expand(args, true),

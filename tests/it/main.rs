@@ -1,6 +1,14 @@
 //! kiln's black-box tests: one test binary, one module per topic. Every test
 //! drives the real `kiln` binary against its own temporary root.
 
+mod archive;
 mod cli;
+mod diff;
+mod fault_proxy;
+mod images;
+mod login;
+mod sandbox;
+mod store;
+mod test_registry;
 mod parse;
 mod util;

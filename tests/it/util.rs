@@ -35,6 +35,42 @@ impl TestRoot {
         self.dir.path()
     }
 
+    /// A fresh root holding the offline busybox base as `busybox`
+    /// (docker.io/library/busybox:latest; CMD ["sh"], the usual PATH), as
+    /// testdata/mkbase.sh makes it. Cheap: one import of the shared tarball.
+    pub fn with_busybox() -> TestRoot {
+        let root = TestRoot::new();
+        root.import_busybox("busybox");
+        root
+    }
+
+    /// Imports the busybox base under `name`; returns its image id. The id
+    /// is the same in every root (creation time fixed at the epoch).
+    pub fn import_busybox(&self, name: &str) -> String {
+        let out = self
+            .kiln([
+                "import",
+                "--change",
+                r#"CMD ["sh"]"#,
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--message",
+                "busybox base from Debian busybox-static",
+            ])
+            .arg(busybox_rootfs_tar())
+            .arg(name)
+            .env("SOURCE_DATE_EPOCH", "0")
+            .output()
+            .expect("run kiln import");
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The kiln root directory itself (`--root`).
+    pub fn root_dir(&self) -> PathBuf {
+        self.path().join("root")
+    }
+
     /// `kiln --root <this root> ARGS...`, not yet run.
     pub fn kiln<I, S>(&self, args: I) -> Command
     where

@@ -1,16 +1,35 @@
 //! The local content-addressed store under the kiln root.
 //!
-//! Layout (see ../shared/DESIGN.md "On disk"):
+//! Layout (see ../shared/DESIGN.md "On disk" and docs/architecture.md):
 //! - `blobs/sha256/<hex>`: every blob (layers, configs, manifests, indexes),
 //!   written through `tmp/`, digest-checked, fsynced and renamed into place;
 //!   never rewritten.
+//! - `meta/images.json`: image records, tags and holds (see `meta.rs`);
+//!   `meta/roots/<owner>.json`: GC roots registered by other components.
+//! - `locks/`: flock files (see `lock.rs`).
 //! - `tmp/`: blobs being written. Temp names carry the writer's pid, so a
 //!   writer killed with SIGKILL leaves a file that [`Store::open`] removes
 //!   once its pid is gone; nothing half-written is ever visible under `blobs/`.
 
 mod blob;
+mod canonical;
+pub mod compress;
+pub mod decompress;
+mod export;
+pub(crate) mod gc;
+mod image;
+pub(crate) mod lock;
+pub mod media;
+mod meta;
+mod objects;
 
 pub use blob::{BlobInfo, BlobWriter};
+pub use canonical::canonical_json;
+pub use export::{ExportOptions, ExportedImage};
+pub use gc::{GcReport, PruneOptions};
+pub use image::{Image, ImageSummary, Layer, RemovedImage, short_hex};
+pub use lock::Lease;
+pub use media::Compression;
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -50,6 +69,47 @@ pub enum StoreError {
     },
     #[error("unsupported digest algorithm in {0} (only sha256 is supported)")]
     UnsupportedAlgorithm(Digest),
+    #[error("{what} {digest} is not valid JSON of its kind")]
+    InvalidDocument {
+        what: &'static str,
+        digest: Digest,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot serialise {what}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{digest} has media type {media_type:?}, expected {expected}")]
+    UnexpectedMediaType {
+        digest: Digest,
+        media_type: String,
+        expected: &'static str,
+    },
+    #[error("manifest {manifest} has {layers} layers but its config lists {diff_ids} diffIDs")]
+    LayerCountMismatch {
+        manifest: Digest,
+        layers: usize,
+        diff_ids: usize,
+    },
+    #[error("config {config} has an invalid diffID {diff_id:?}")]
+    InvalidDiffId { config: Digest, diff_id: String },
+    #[error("index {index} has no manifest for platform {platform}")]
+    PlatformNotFound { index: Digest, platform: String },
+    #[error("store metadata {path} is corrupt: {reason}")]
+    CorruptMetadata { path: PathBuf, reason: String },
+    #[error("invalid {what} {name:?}")]
+    InvalidName { what: &'static str, name: String },
+    #[error("no such image: {name}")]
+    ImageNotFound { name: String },
+    #[error("image id prefix {prefix:?} is ambiguous: it matches {count} images")]
+    AmbiguousId { prefix: String, count: usize },
+    #[error("{} names no tag (a tag is needed here, without a digest)", .0.familiar())]
+    NotATag(crate::reference::Reference),
+    #[error("cannot remove image {image}: {reason}")]
+    ImageInUse { image: String, reason: String },
 }
 
 impl StoreError {
@@ -59,6 +119,10 @@ impl StoreError {
     ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| StoreError::Io { op, path, source }
+    }
+
+    pub(crate) fn serialize(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| StoreError::Serialize { what, source }
     }
 }
 
@@ -74,7 +138,12 @@ impl Store {
     /// files left by writers that no longer exist.
     pub fn open(root: impl AsRef<Path>) -> Result<Store, StoreError> {
         let root = root.as_ref().to_path_buf();
-        for dir in [root.join("blobs/sha256"), root.join("tmp")] {
+        for dir in [
+            root.join("blobs/sha256"),
+            root.join("tmp"),
+            root.join("meta/roots"),
+            root.join("locks"),
+        ] {
             fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
         }
         let store = Store { root };
@@ -92,6 +161,27 @@ impl Store {
     /// temp files here, named `<pid>-<anything>` so stale ones are reclaimed.
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// A fresh temp path in [`Store::tmp_dir`], `<pid>-<n>-<what>`, reclaimed
+    /// by [`Store::open`] once this process is gone.
+    pub fn tmp_name(&self, what: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        self.tmp_dir()
+            .join(format!("{}-{n}-{nanos:x}-{what}", std::process::id()))
+    }
+
+    /// Takes a [`Lease`]: garbage collection does not run while it is held.
+    /// Hold one from before writing blobs until what refers to them (a tag,
+    /// an image record, a hold, a GC root) is recorded.
+    pub fn lease(&self) -> Result<Lease, StoreError> {
+        Lease::acquire(&self.root)
     }
 
     /// Where the blob with this digest lives (whether or not it exists).
@@ -205,6 +295,12 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
     let s = format!("sha256:{}", hex::encode(bytes));
     // A 64-digit lower-case hex string is always a valid sha256 digest.
     Digest::from_str(&s).expect("hex sha256 is a valid digest")
+}
+
+/// The sha256 digest of in-memory bytes.
+pub fn sha256_of(bytes: &[u8]) -> Digest {
+    use sha2::Digest as _;
+    sha256_digest(&sha2::Sha256::digest(bytes))
 }
 
 /// Fsyncs a directory so a rename into it survives a crash.

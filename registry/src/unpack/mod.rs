@@ -1,0 +1,315 @@
+//! Layer unpacking: a layer blob (gzip, zstd or uncompressed, detected by
+//! its bytes) streamed into a directory, its uncompressed digest checked
+//! against the diffID.
+//!
+//! Two modes:
+//! - [`UnpackMode::OverlayLower`]: each layer into its own empty directory,
+//!   the snapshot `<root>/snapshots/layers/<diffID hex>/`, usable as an
+//!   overlayfs lower dir: a whiteout `.wh.x` becomes a 0/0 character device
+//!   `x`, an opaque directory gets the xattr `trusted.overlay.opaque=y`
+//!   (`user.overlay.opaque` when not root, for `userxattr` mounts). Built in
+//!   `tmp/` and renamed into place: a snapshot that exists is complete.
+//! - [`UnpackMode::Apply`]: layers applied one after another onto one
+//!   directory (the plain-copy fallback, checks against `umoci`): whiteouts
+//!   delete what lower layers put there.
+//!
+//! Hostile archives: names are relative without `..` (else refused); every
+//! parent directory is resolved inside the root (see `resolve.rs`), and in
+//! overlay mode a path through a symlink is refused (a layer's own tree
+//! never needs one); final components are replaced, never followed;
+//! hardlink targets are resolved the same way and may not be directories;
+//! overlayfs xattrs (`trusted.overlay.*`, `user.overlay.*`) in an archive
+//! are refused. Ownership, modes, xattrs, hardlinks, symlinks and times are
+//! kept; device nodes are made when root and skipped (with a warning)
+//! otherwise.
+
+mod extract;
+#[cfg(test)]
+mod hostile_tests;
+mod path;
+mod resolve;
+#[cfg(test)]
+pub(crate) mod test_tar;
+#[cfg(test)]
+mod tests;
+mod whiteout;
+
+use std::fs;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Digest;
+
+use crate::store::decompress::{HashingReader, decompressed};
+use crate::store::media::{self, DocKind};
+use crate::store::{Image, Layer, Store, StoreError};
+
+/// How whiteouts are written; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnpackMode {
+    OverlayLower,
+    Apply,
+}
+
+/// What an unpack wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnpackStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub hardlinks: u64,
+    pub devices: u64,
+    pub whiteouts: u64,
+    /// Device nodes not made (not root).
+    pub skipped_devices: u64,
+    /// Extended attributes this filesystem or user could not set.
+    pub skipped_xattrs: u64,
+    /// Bytes of file content written.
+    pub bytes: u64,
+}
+
+/// Why a layer could not be unpacked. Nothing of a failed snapshot unpack
+/// is left visible.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read layer {layer}")]
+    Read {
+        layer: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer archive is malformed{}", entry.as_ref().map(|e| format!(" at entry {e:?}")).unwrap_or_default())]
+    Tar {
+        entry: Option<String>,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer entry {entry:?} refused: {reason}")]
+    BadName { entry: String, reason: &'static str },
+    #[error("layer entry {entry:?} refused: its path goes through the symlink {symlink:?}")]
+    ThroughSymlink { entry: String, symlink: String },
+    #[error("layer entry {entry:?} refused: {path:?} is not a directory")]
+    NotADirectory { entry: String, path: String },
+    #[error("layer entry {entry:?} refused: too many levels of symlinks")]
+    TooManySymlinks { entry: String },
+    #[error("layer hardlink {entry:?} -> {target:?} refused: {reason}")]
+    BadHardlink {
+        entry: String,
+        target: String,
+        reason: &'static str,
+    },
+    #[error("layer entry {entry:?} refused: it carries the overlayfs attribute {xattr:?}")]
+    ForbiddenXattr { entry: String, xattr: String },
+    #[error("layer entry {entry:?} has an unsupported type {:?}", *kind as char)]
+    UnsupportedEntry { entry: String, kind: u8 },
+    #[error("cannot {op} for layer entry {entry:?}")]
+    Io {
+        op: &'static str,
+        entry: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot {op} {path}")]
+    Fs {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer content does not match its diffID: expected {expected}, got {actual}")]
+    DiffIdMismatch { expected: Digest, actual: Digest },
+}
+
+/// Unpacks a layer stream (any compression) into the existing directory
+/// `target`. With `expected_diff_id`, the uncompressed stream's sha256 must
+/// match — checked at the end, so in [`UnpackMode::Apply`] a mismatching
+/// layer has already changed `target`: apply into a scratch directory and
+/// discard it on error.
+pub fn unpack_stream<R: Read + Send>(
+    reader: R,
+    target: &Path,
+    mode: UnpackMode,
+    expected_diff_id: Option<&Digest>,
+    layer_name: &str,
+) -> Result<UnpackStats, UnpackError> {
+    let read_err = |source| UnpackError::Read {
+        layer: layer_name.to_string(),
+        source,
+    };
+    let (_, plain) = decompressed(reader, None).map_err(read_err)?;
+    let mut hashing = HashingReader::new(plain);
+    let root = resolve::RootDir::open(target, mode == UnpackMode::Apply).map_err(|source| {
+        UnpackError::Fs {
+            op: "open",
+            path: target.to_path_buf(),
+            source,
+        }
+    })?;
+    let mut ex = extract::Extractor::new(root, mode);
+    ex.extract(&mut hashing)?;
+    let (actual, _) = hashing.finish().map_err(|source| UnpackError::Read {
+        layer: layer_name.to_string(),
+        source,
+    })?;
+    if let Some(expected) = expected_diff_id
+        && expected != &actual
+    {
+        return Err(UnpackError::DiffIdMismatch {
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(ex.stats)
+}
+
+impl Store {
+    /// Where the snapshot of the layer with this diffID lives (whether or
+    /// not it exists): `snapshots/layers/<hex>`.
+    pub fn snapshot_path(&self, diff_id: &Digest) -> Result<PathBuf, StoreError> {
+        let hex = crate::store::sha256_hex(diff_id)?;
+        Ok(self.root().join("snapshots/layers").join(hex))
+    }
+
+    /// The snapshot of this diffID, if it has been unpacked.
+    pub fn snapshot(&self, diff_id: &Digest) -> Option<PathBuf> {
+        self.snapshot_path(diff_id).ok().filter(|p| p.is_dir())
+    }
+
+    /// Unpacks a layer as an overlay lower dir (see the module docs) and
+    /// returns its snapshot directory; an existing snapshot is returned at
+    /// once. Safe with other processes unpacking the same layer: one does
+    /// the work, the others wait for it.
+    pub fn unpack_layer(&self, layer: &Layer) -> Result<PathBuf, UnpackError> {
+        let dest = self.snapshot_path(&layer.diff_id)?;
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let _lease = self.lease()?;
+        let hex = crate::store::sha256_hex(&layer.diff_id)?.to_string();
+        let _lock = crate::store::lock::FileLock::exclusive(
+            &self.root().join(format!("locks/layer-{hex}.lock")),
+        )?;
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        if let DocKind::Layer(_) | DocKind::Unknown =
+            media::kind_of_media(layer.descriptor.media_type())
+        {
+        } else {
+            return Err(StoreError::UnexpectedMediaType {
+                digest: layer.descriptor.digest().clone(),
+                media_type: layer.descriptor.media_type().to_string(),
+                expected: "a layer",
+            }
+            .into());
+        }
+        let start = std::time::Instant::now();
+        let tmp = self.tmp_name("unpack");
+        fs::create_dir(&tmp).map_err(|source| UnpackError::Fs {
+            op: "create",
+            path: tmp.clone(),
+            source,
+        })?;
+        let result = (|| {
+            let blob =
+                BufReader::with_capacity(1 << 20, self.open_blob(layer.descriptor.digest())?);
+            let stats = unpack_stream(
+                blob,
+                &tmp,
+                UnpackMode::OverlayLower,
+                Some(&layer.diff_id),
+                layer.descriptor.digest().as_ref(),
+            )?;
+            // the files' data reaches the disk before the snapshot is visible
+            let dir = fs::File::open(&tmp).map_err(|source| UnpackError::Fs {
+                op: "open",
+                path: tmp.clone(),
+                source,
+            })?;
+            nix::unistd::syncfs(&dir).map_err(|e| UnpackError::Fs {
+                op: "sync",
+                path: tmp.clone(),
+                source: e.into(),
+            })?;
+            let parent = dest.parent().expect("snapshot paths have a parent");
+            fs::create_dir_all(parent).map_err(|source| UnpackError::Fs {
+                op: "create",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+            match nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &tmp,
+                nix::fcntl::AT_FDCWD,
+                &dest,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            ) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EEXIST) => {
+                    crate::store::gc::remove_tree(&tmp)?;
+                }
+                Err(e) => {
+                    return Err(UnpackError::Fs {
+                        op: "rename into place",
+                        path: dest.clone(),
+                        source: e.into(),
+                    });
+                }
+            }
+            crate::store::fsync_dir(parent)?;
+            Ok(stats)
+        })();
+        match result {
+            Ok(stats) => {
+                tracing::debug!(diff_id = %layer.diff_id, files = stats.files, bytes = stats.bytes,
+                    elapsed_ms = start.elapsed().as_millis() as u64, "unpacked layer");
+                Ok(dest)
+            }
+            Err(e) => {
+                let _ = crate::store::gc::remove_tree(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Unpacks every layer of an image (see [`Store::unpack_layer`]);
+    /// returns the snapshot directories base first (overlayfs wants
+    /// `lowerdir=` top first: reverse them).
+    pub fn unpack_image(&self, image: &Image) -> Result<Vec<PathBuf>, UnpackError> {
+        image.layers.iter().map(|l| self.unpack_layer(l)).collect()
+    }
+
+    /// Applies one layer onto the directory `target` (see
+    /// [`UnpackMode::Apply`] and [`unpack_stream`] on errors).
+    pub fn apply_layer(&self, layer: &Layer, target: &Path) -> Result<UnpackStats, UnpackError> {
+        let blob = BufReader::with_capacity(1 << 20, self.open_blob(layer.descriptor.digest())?);
+        unpack_stream(
+            blob,
+            target,
+            UnpackMode::Apply,
+            Some(&layer.diff_id),
+            layer.descriptor.digest().as_ref(),
+        )
+    }
+
+    /// Applies all of an image's layers onto the (empty) directory `target`:
+    /// its root filesystem as a plain directory tree.
+    pub fn apply_image(&self, image: &Image, target: &Path) -> Result<UnpackStats, UnpackError> {
+        let mut total = UnpackStats::default();
+        for layer in &image.layers {
+            let s = self.apply_layer(layer, target)?;
+            total.files += s.files;
+            total.dirs += s.dirs;
+            total.symlinks += s.symlinks;
+            total.hardlinks += s.hardlinks;
+            total.devices += s.devices;
+            total.whiteouts += s.whiteouts;
+            total.skipped_devices += s.skipped_devices;
+            total.skipped_xattrs += s.skipped_xattrs;
+            total.bytes += s.bytes;
+        }
+        Ok(total)
+    }
+}

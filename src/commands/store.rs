@@ -1,0 +1,98 @@
+//! Opening the image store for a command, and turning the store's errors
+//! into diagnostics with a hint where one helps.
+
+use std::error::Error;
+use std::fmt;
+
+use kiln_registry::{ArchiveError, Store, StoreError};
+
+use crate::cli::GlobalArgs;
+
+/// Opens the store under the root the user chose.
+pub fn open(global: &GlobalArgs) -> miette::Result<Store> {
+    let root = global.root_dir();
+    Store::open(&root).map_err(|e| {
+        diag_with(
+            e,
+            Some(format!(
+                "kiln keeps its state in {}; choose another with --root or KILN_ROOT",
+                root.display()
+            )),
+        )
+    })
+}
+
+/// An error with an optional hint; shows the error's own message and cause
+/// chain.
+struct Hinted {
+    inner: Box<dyn Error + Send + Sync + 'static>,
+    help: Option<String>,
+}
+
+impl fmt::Debug for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl Error for Hinted {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+impl miette::Diagnostic for Hinted {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+}
+
+fn diag_with<E: Error + Send + Sync + 'static>(e: E, help: Option<String>) -> miette::Report {
+    miette::Report::new(Hinted {
+        inner: Box::new(e),
+        help,
+    })
+}
+
+fn store_hint(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::ImageNotFound { .. } => {
+            Some("`kiln images` lists the images in this store".to_string())
+        }
+        StoreError::AmbiguousId { .. } => Some("give more digits of the image id".to_string()),
+        StoreError::ImageInUse { .. } => {
+            Some("remove the containers using it, or force with -f".to_string())
+        }
+        StoreError::BlobNotFound(_) | StoreError::DigestMismatch { .. } => {
+            Some("the store may be damaged: pull, load or build the image again".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// A store error as a diagnostic (with a hint for the common ones).
+pub fn diag(e: StoreError) -> miette::Report {
+    let help = store_hint(&e);
+    diag_with(e, help)
+}
+
+/// An import/save/load error as a diagnostic.
+pub fn archive_diag(e: ArchiveError) -> miette::Report {
+    match e {
+        ArchiveError::Store(e) => diag(e),
+        e => diag_with(e, None),
+    }
+}
+
+/// Any other error as a diagnostic.
+pub fn other<E: Error + Send + Sync + 'static>(e: E) -> miette::Report {
+    diag_with(e, None)
+}

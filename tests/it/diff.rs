@@ -1,0 +1,156 @@
+//! Snapshots and layers, black-box through `kiln debug diff`: a step's
+//! created, changed and deleted files become the right tar entries and
+//! whiteouts, unpack over the base to the step's result, the same step
+//! twice gives the same digest, and nothing is left mounted or active.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::require_root;
+use crate::sandbox::rootfs;
+use crate::util::*;
+
+fn diff(root: &TestRoot, lower: &Path, epoch: Option<&str>, script: &str) -> (String, u64) {
+    let mut cmd = root.kiln(["debug", "diff", "--lower"]);
+    cmd.arg(lower);
+    match epoch {
+        Some(e) => cmd.env("SOURCE_DATE_EPOCH", e),
+        None => cmd.env_remove("SOURCE_DATE_EPOCH"),
+    };
+    cmd.args(["--", "/bin/sh", "-c", script]);
+    let out = cmd.output().unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    let mut parts = text.split_whitespace();
+    let digest = parts.next().unwrap().to_string();
+    let size = parts.next().unwrap().parse().unwrap();
+    (digest, size)
+}
+
+fn blob(root: &TestRoot, digest: &str) -> std::path::PathBuf {
+    root.path()
+        .join("root/blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap())
+}
+
+const STEP: &str = "echo new > /etc/newfile; echo changed >> /etc/passwd; rm /etc/group; \
+    rm -r /home/app; mkdir -p /home/app/x; ln /etc/newfile /etc/newlink; echo output";
+
+#[test]
+fn created_changed_deleted_files_become_entries_and_whiteouts() {
+    require_root!();
+    let root = TestRoot::new();
+    let base = rootfs();
+    let (digest, size) = diff(&root, base.path(), None, STEP);
+    let layer = blob(&root, &digest);
+    assert_eq!(std::fs::metadata(&layer).unwrap().len(), size);
+    // The digest is the sha256 of the uncompressed tar: its diffID.
+    let sum = Command::new("sha256sum").arg(&layer).output().unwrap();
+    assert!(digest.ends_with(stdout(&sum).split_whitespace().next().unwrap()));
+    let list = Command::new("tar")
+        .arg("-tvf")
+        .arg(&layer)
+        .output()
+        .unwrap();
+    assert_success(&list);
+    let names: Vec<String> = stdout(&list)
+        .lines()
+        .map(|l| l.split_whitespace().nth(5).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "etc/",
+            "etc/.wh.group",
+            "etc/newfile",
+            "etc/newlink",
+            "etc/passwd",
+            "home/",
+            "home/app/",
+            "home/app/.wh..wh..opq",
+            "home/app/x/",
+        ],
+        "{}",
+        stdout(&list)
+    );
+    assert!(stdout(&list).contains("etc/newlink link to etc/newfile"));
+    // The base was not touched, and nothing of the step is left around.
+    assert!(base.path().join("etc/group").exists());
+    assert!(!base.path().join("etc/newfile").exists());
+    let active = std::fs::read_dir(root.path().join("root/snapshots/active"))
+        .unwrap()
+        .count();
+    assert_eq!(active, 0);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&root.path().display().to_string()));
+    // Unpacked over a copy of the base (whiteouts applied), it gives the
+    // step's result.
+    let over = tempfile::tempdir().unwrap();
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", base.path().display()))
+        .arg(over.path())
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let home_app = over.path().join("home/app");
+    std::fs::write(home_app.join("old"), "from the base").unwrap();
+    // An opaque directory replaces the lower one: clear it first.
+    std::fs::remove_dir_all(&home_app).unwrap();
+    let x = Command::new("tar")
+        .arg("-xf")
+        .arg(&layer)
+        .arg("-C")
+        .arg(over.path())
+        .status()
+        .unwrap();
+    assert!(x.success());
+    for wh in ["etc/.wh.group", "home/app/.wh..wh..opq"] {
+        let p = over.path().join(wh);
+        assert!(p.exists(), "{wh}");
+        std::fs::remove_file(&p).unwrap();
+        if let Some(name) = p
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix(".wh.")
+            && name != ".wh..opq"
+        {
+            let _ = std::fs::remove_file(p.with_file_name(name));
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(over.path().join("etc/newfile")).unwrap(),
+        "new\n"
+    );
+    assert!(
+        std::fs::read_to_string(over.path().join("etc/passwd"))
+            .unwrap()
+            .ends_with("changed\n")
+    );
+    assert!(!over.path().join("etc/group").exists());
+    assert!(over.path().join("home/app/x").is_dir());
+    assert!(!over.path().join("home/app/old").exists());
+}
+
+#[test]
+fn same_step_twice_gives_the_same_layer() {
+    require_root!();
+    let root = TestRoot::new();
+    let base = rootfs();
+    let (a, _) = diff(&root, base.path(), Some("0"), STEP);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (b, _) = diff(&root, base.path(), Some("0"), STEP);
+    assert_eq!(a, b);
+    // A different change gives a different layer.
+    let (c, _) = diff(&root, base.path(), Some("0"), "echo other > /etc/newfile");
+    assert_ne!(a, c);
+    // A step that changes nothing gives the empty layer.
+    let (empty, size) = diff(&root, base.path(), Some("0"), "true");
+    assert_eq!(size, 1024);
+    assert_eq!(
+        empty,
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+    );
+}
