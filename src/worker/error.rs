@@ -26,6 +26,12 @@ pub enum BuildWorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot pull {name}")]
+    Pull {
+        name: String,
+        #[source]
+        source: kiln_registry::remote::RemoteError,
+    },
     #[error("invalid image reference {name:?}")]
     Reference {
         name: String,

@@ -25,30 +25,51 @@ pub fn to_store_layer(l: &Layer) -> kiln_registry::Layer {
     }
 }
 
-/// Resolves `name` in the local store.
+/// Parses an image name as docker normalises it.
+pub fn reference(name: &str) -> Result<Reference, BuildWorkerError> {
+    Reference::parse(name).map_err(|source| BuildWorkerError::Reference {
+        name: name.to_string(),
+        source,
+    })
+}
+
+/// Whether an image's config is for `platform` (os and architecture).
+fn platform_matches(image: &kiln_registry::Image, platform: &Platform) -> bool {
+    image.config.os() == platform.os() && image.config.architecture() == platform.architecture()
+}
+
+/// Resolves `name` in the local store (an image of another platform than
+/// `platform` does not count).
 pub fn resolve_local(
     store: &Store,
     name: &str,
-    _platform: &Platform,
+    platform: &Platform,
 ) -> Result<Option<ResolvedImage>, WorkerError> {
-    let reference = Reference::parse(name).map_err(|source| BuildWorkerError::Reference {
-        name: name.to_string(),
-        source,
-    })?;
+    let reference = reference(name)?;
     let Some(target) = store.resolve(&reference).map_err(BuildWorkerError::from)? else {
         return Ok(None);
     };
     let image = store.image_for(&target).map_err(BuildWorkerError::from)?;
-    let config_json = store
-        .read_blob(image.config_descriptor.digest())
-        .map_err(BuildWorkerError::from)?;
-    Ok(Some(ResolvedImage {
+    if !platform_matches(&image, platform) {
+        return Ok(None);
+    }
+    Ok(Some(resolved(store, &reference, &image)?))
+}
+
+/// The solver's view of a store image.
+pub fn resolved(
+    store: &Store,
+    reference: &Reference,
+    image: &kiln_registry::Image,
+) -> Result<ResolvedImage, BuildWorkerError> {
+    let config_json = store.read_blob(image.config_descriptor.digest())?;
+    Ok(ResolvedImage {
         name: reference.to_string(),
         manifest_digest: image.manifest_descriptor.digest().clone(),
         config_digest: image.config_descriptor.digest().clone(),
         config_json,
         layers: image.layers.iter().map(to_solver_layer).collect(),
-    }))
+    })
 }
 
 /// Writes the image: the config exactly as given, an OCI manifest over the

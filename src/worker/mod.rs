@@ -9,6 +9,7 @@ mod exec;
 mod fileop;
 mod image;
 mod rootfs;
+pub mod transfer;
 
 pub use error::BuildWorkerError;
 
@@ -96,14 +97,33 @@ impl Worker for KilnWorker {
         &self,
         name: &str,
         platform: &Platform,
-        _ctx: &OpContext,
+        ctx: &OpContext,
     ) -> Result<ResolvedImage, WorkerError> {
-        match image::resolve_local(&self.store, name, platform)? {
-            Some(img) => Ok(img),
-            None => Err(WorkerError::ImageNotFound {
-                name: name.to_string(),
-                source: None,
+        if let Some(img) = image::resolve_local(&self.store, name, platform)? {
+            return Ok(img);
+        }
+        // Not here: pull it (metadata and layers) from its registry.
+        let reference = image::reference(name)?;
+        let options = kiln_registry::remote::PullOptions {
+            platform: Some(kiln_registry::remote::Platform {
+                os: platform.os().to_string(),
+                architecture: platform.architecture().to_string(),
+                variant: platform.variant().clone(),
             }),
+        };
+        let config = kiln_registry::remote::RemoteConfig::from_env();
+        let reporter = transfer::StatusReporter::new(ctx.clone());
+        let pulled = tokio::select! {
+            r = kiln_registry::remote::pull_if_missing(&self.store, &config, &reference, &options, &reporter) => r,
+            _ = ctx.cancel.cancelled() => return Err(WorkerError::Cancelled),
+        };
+        match pulled {
+            Ok(img) => Ok(image::resolved(&self.store, &reference, &img)?),
+            Err(e) => Err(BuildWorkerError::Pull {
+                name: reference.familiar(),
+                source: e,
+            }
+            .into()),
         }
     }
 
