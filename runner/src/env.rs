@@ -157,7 +157,10 @@ mod tests {
         );
         assert_eq!(resolve_entry("UNSET", &lookup).unwrap(), None);
         assert_eq!(resolve_entry("A=", &lookup).unwrap(), Some("A=".into()));
-        assert_eq!(resolve_entry("A=b=c", &lookup).unwrap(), Some("A=b=c".into()));
+        assert_eq!(
+            resolve_entry("A=b=c", &lookup).unwrap(),
+            Some("A=b=c".into())
+        );
         assert!(matches!(
             resolve_entry("=x", &lookup),
             Err(EnvError::NoName { .. })
@@ -194,6 +197,9 @@ mod tests {
         let env = process_env(&v(&["PATH=/x", "A=1"]), "abc", true);
         assert_eq!(env, v(&["PATH=/x", "HOSTNAME=abc", "TERM=xterm", "A=1"]));
         let env = process_env(&v(&["A=1"]), "abc", false);
-        assert_eq!(env, v(&[&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc", "A=1"]));
+        assert_eq!(
+            env,
+            v(&[&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc", "A=1"])
+        );
     }
 }

@@ -71,7 +71,9 @@ pub enum SignalError {
 pub enum PortError {
     #[error("invalid port specification {spec:?}: {reason}")]
     Invalid { spec: String, reason: String },
-    #[error("invalid port specification {spec:?}: protocol {protocol:?} is not supported (tcp, udp)")]
+    #[error(
+        "invalid port specification {spec:?}: protocol {protocol:?} is not supported (tcp, udp)"
+    )]
     Protocol { spec: String, protocol: String },
     #[error("cannot publish {address}: the port is already allocated or not available")]
     Bind {
@@ -137,9 +139,7 @@ pub enum RunnerError {
         action: &'static str,
         needed: &'static str,
     },
-    #[error(
-        "cannot remove the running container {id}: stop it first or use rm -f"
-    )]
+    #[error("cannot remove the running container {id}: stop it first or use rm -f")]
     RemoveRunning { id: String },
     #[error(transparent)]
     Name(#[from] NameError),
@@ -164,4 +164,42 @@ pub enum RunnerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
+    #[error(transparent)]
+    Sandbox(#[from] kiln_executor::SandboxError),
+    #[error("cannot start container {id}")]
+    Start {
+        id: String,
+        #[source]
+        source: kiln_executor::SandboxError,
+    },
+    #[error("lost track of container {id}")]
+    Wait {
+        id: String,
+        #[source]
+        source: kiln_executor::SandboxError,
+    },
+    /// A detached start failed in the supervisor process.
+    #[error("{message}")]
+    Supervisor { message: String, code: i32 },
+    #[error("this runtime cannot start detached containers (no supervisor command)")]
+    NoSupervisor,
+    #[error("cannot {what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunnerError {
+    /// The status `kiln run` exits with for this error, as docker's: 127
+    /// when the program is not found, 126 when it cannot be executed, 125
+    /// for everything else (kiln's own errors).
+    pub fn run_exit_code(&self) -> i32 {
+        crate::session::start_failure_code(self)
+    }
 }

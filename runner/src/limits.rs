@@ -24,8 +24,7 @@ pub struct Limits {
 impl Limits {
     /// The CFS quota in microseconds per [`CPU_PERIOD_US`].
     pub fn cpu_quota_us(&self) -> Option<i64> {
-        self.milli_cpus
-            .map(|m| (m * CPU_PERIOD_US / 1000) as i64)
+        self.milli_cpus.map(|m| (m * CPU_PERIOD_US / 1000) as i64)
     }
 }
 

@@ -101,7 +101,11 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         }
     };
     let mut read_only = false;
-    for opt in mode.unwrap_or_default().split(',').filter(|o| !o.is_empty()) {
+    for opt in mode
+        .unwrap_or_default()
+        .split(',')
+        .filter(|o| !o.is_empty())
+    {
         match opt {
             "ro" => read_only = true,
             "rw" => read_only = false,
@@ -146,14 +150,41 @@ pub fn parse_tmpfs(spec: &str) -> Result<TmpfsSpec, MountError> {
         None => (spec, ""),
     };
     let target = clean_container_path(target, spec)?;
-    let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
+    let mut options = vec![
+        "nosuid".to_string(),
+        "nodev".to_string(),
+        "noexec".to_string(),
+    ];
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         let known = matches!(
             opt.split_once('=').map_or(opt, |(k, _)| k),
-            "size" | "mode" | "uid" | "gid" | "nr_inodes" | "nr_blocks" | "ro" | "rw" | "exec"
-                | "noexec" | "suid" | "nosuid" | "dev" | "nodev" | "atime" | "noatime"
-                | "relatime" | "norelatime" | "strictatime" | "nostrictatime" | "diratime"
-                | "nodiratime" | "sync" | "async" | "dirsync" | "mand" | "nomand"
+            "size"
+                | "mode"
+                | "uid"
+                | "gid"
+                | "nr_inodes"
+                | "nr_blocks"
+                | "ro"
+                | "rw"
+                | "exec"
+                | "noexec"
+                | "suid"
+                | "nosuid"
+                | "dev"
+                | "nodev"
+                | "atime"
+                | "noatime"
+                | "relatime"
+                | "norelatime"
+                | "strictatime"
+                | "nostrictatime"
+                | "diratime"
+                | "nodiratime"
+                | "sync"
+                | "async"
+                | "dirsync"
+                | "mand"
+                | "nomand"
         );
         if !known {
             return Err(MountError::Invalid {
@@ -215,7 +246,13 @@ mod tests {
     #[test]
     fn rejects() {
         for bad in [
-            "", "./x:/y", "/a:b", "/a:/", "/a:/b:rx", "a:b:c:d", "x:/y:ro:z",
+            "",
+            "./x:/y",
+            "/a:b",
+            "/a:/",
+            "/a:/b:rx",
+            "a:b:c:d",
+            "x:/y:ro:z",
         ] {
             assert!(parse_volume(bad).is_err(), "{bad:?}");
         }

@@ -31,7 +31,9 @@ pub fn short_id(id: &str) -> &str {
 
 /// True when `s` has the shape of a full container id.
 pub(crate) fn is_full_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// Checks a user-chosen container (or volume) name against docker's rule:
@@ -71,15 +73,90 @@ const ADJECTIVES: &[&str] = &[
 ];
 
 const NOUNS: &[&str] = &[
-    "anvil", "aurora", "badger", "basalt", "beacon", "bellows", "birch", "bison", "boulder",
-    "brook", "canyon", "cedar", "cinder", "comet", "condor", "coral", "crane", "crucible",
-    "delta", "dune", "ember", "falcon", "fern", "firebrick", "fjord", "flint", "forge", "fox",
-    "furnace", "geyser", "glacier", "granite", "harbor", "hawk", "heron", "ibex", "ingot",
-    "island", "jasper", "juniper", "kestrel", "lagoon", "lantern", "larch", "lynx", "magma",
-    "maple", "marten", "meadow", "meteor", "mica", "nebula", "oak", "obsidian", "orca", "osprey",
-    "otter", "pebble", "pine", "plateau", "prairie", "puffin", "quartz", "quarry", "raven",
-    "reef", "ridge", "river", "saffron", "sequoia", "shale", "slate", "spark", "spruce", "summit",
-    "tern", "thistle", "tundra", "valley", "walrus", "willow", "wren", "yarrow", "zephyr",
+    "anvil",
+    "aurora",
+    "badger",
+    "basalt",
+    "beacon",
+    "bellows",
+    "birch",
+    "bison",
+    "boulder",
+    "brook",
+    "canyon",
+    "cedar",
+    "cinder",
+    "comet",
+    "condor",
+    "coral",
+    "crane",
+    "crucible",
+    "delta",
+    "dune",
+    "ember",
+    "falcon",
+    "fern",
+    "firebrick",
+    "fjord",
+    "flint",
+    "forge",
+    "fox",
+    "furnace",
+    "geyser",
+    "glacier",
+    "granite",
+    "harbor",
+    "hawk",
+    "heron",
+    "ibex",
+    "ingot",
+    "island",
+    "jasper",
+    "juniper",
+    "kestrel",
+    "lagoon",
+    "lantern",
+    "larch",
+    "lynx",
+    "magma",
+    "maple",
+    "marten",
+    "meadow",
+    "meteor",
+    "mica",
+    "nebula",
+    "oak",
+    "obsidian",
+    "orca",
+    "osprey",
+    "otter",
+    "pebble",
+    "pine",
+    "plateau",
+    "prairie",
+    "puffin",
+    "quartz",
+    "quarry",
+    "raven",
+    "reef",
+    "ridge",
+    "river",
+    "saffron",
+    "sequoia",
+    "shale",
+    "slate",
+    "spark",
+    "spruce",
+    "summit",
+    "tern",
+    "thistle",
+    "tundra",
+    "valley",
+    "walrus",
+    "willow",
+    "wren",
+    "yarrow",
+    "zephyr",
 ];
 
 /// A generated `adjective_noun` name not rejected by `taken`. After a few
@@ -123,7 +200,9 @@ mod tests {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
         assert_eq!(validate_name("/web").unwrap(), "web");
-        for bad in ["", "a", "_web", "-web", ".web", "web app", "wéb", "web/1", "web:1"] {
+        for bad in [
+            "", "a", "_web", "-web", ".web", "web app", "wéb", "web/1", "web:1",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -35,7 +35,10 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|p| {
             std::fs::metadata(p)
-                .map(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+                .map(|m| {
+                    m.is_file()
+                        && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                })
                 .unwrap_or(false)
         })
 }
@@ -265,7 +268,10 @@ impl ContainerNetwork {
                 let (exit_r, exit_w) = nix::unistd::pipe()?;
                 // The child's ends must survive exec: no CLOEXEC on them.
                 for fd in [&ready_w, &exit_r] {
-                    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+                    nix::fcntl::fcntl(
+                        fd,
+                        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                    )?;
                 }
                 let mut child = Command::new(program)
                     .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
@@ -287,7 +293,10 @@ impl ContainerNetwork {
                     let _ = child.wait();
                     return Err(io::Error::other("slirp4netns exited before it was ready"));
                 }
-                Ok(Outbound::Slirp { child, exit: exit_w })
+                Ok(Outbound::Slirp {
+                    child,
+                    exit: exit_w,
+                })
             }
         }
     }
@@ -399,7 +408,10 @@ mod tests {
         let path = dir.path().join("netns");
         let net = ContainerNetwork::create(&path, None).unwrap();
         // A different namespace from ours.
-        assert_ne!(netns_inode(&path), netns_inode(Path::new("/proc/self/ns/net")));
+        assert_ne!(
+            netns_inode(&path),
+            netns_inode(Path::new("/proc/self/ns/net"))
+        );
         // Its lo is up: a connection to a closed port is refused at once.
         let err = net
             .connector()

@@ -118,9 +118,10 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortSpec>, PortError> {
         None => (spec, Protocol::Tcp),
     };
     // Split off a bracketed IPv6 address first, then the colon fields.
-    let (ip_text, fields): (Option<&str>, Vec<&str>) = if let Some(after) = rest.strip_prefix('[')
-    {
-        let (ip, tail) = after.split_once(']').ok_or_else(|| invalid("unclosed '['"))?;
+    let (ip_text, fields): (Option<&str>, Vec<&str>) = if let Some(after) = rest.strip_prefix('[') {
+        let (ip, tail) = after
+            .split_once(']')
+            .ok_or_else(|| invalid("unclosed '['"))?;
         let tail = tail
             .strip_prefix(':')
             .ok_or_else(|| invalid("expected ':' after the address"))?;
@@ -225,7 +226,10 @@ mod tests {
     fn ranges() {
         let v = parse_port_spec("8000-8002:80-82").unwrap();
         assert_eq!(v.len(), 3);
-        assert_eq!((v[2].host_ports, v[2].container_port), (Some((8002, 8002)), 82));
+        assert_eq!(
+            (v[2].host_ports, v[2].container_port),
+            (Some((8002, 8002)), 82)
+        );
         let v = parse_port_spec("80-81").unwrap();
         assert_eq!(v.len(), 2);
         assert!(v.iter().all(|p| p.host_ports.is_none()));
@@ -237,7 +241,16 @@ mod tests {
     #[test]
     fn rejects() {
         for bad in [
-            "", "x", "0", "70000", "9000:", ":80:x", "a:b:c:d", "1.2.3:80:80", "80/sctp", "[::1:80:80",
+            "",
+            "x",
+            "0",
+            "70000",
+            "9000:",
+            ":80:x",
+            "a:b:c:d",
+            "1.2.3:80:80",
+            "80/sctp",
+            "[::1:80:80",
             "81-80",
         ] {
             assert!(parse_port_spec(bad).is_err(), "{bad:?}");

@@ -48,7 +48,9 @@ impl ProcessTable for HostProcesses {
 impl ProcRef {
     /// The live process `pid`, identified with its start time.
     pub fn of(pid: i32) -> Option<ProcRef> {
-        HostProcesses.start_time(pid).map(|start_time| ProcRef { pid, start_time })
+        HostProcesses
+            .start_time(pid)
+            .map(|start_time| ProcRef { pid, start_time })
     }
 
     /// The calling process.
@@ -91,7 +93,8 @@ mod tests {
 
     #[test]
     fn stat_with_odd_command_names() {
-        let stat = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+        let stat =
+            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
         assert_eq!(parse_stat(stat), Some(('S', 987654)));
         assert_eq!(parse_stat("garbage"), None);
     }

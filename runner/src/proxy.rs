@@ -53,7 +53,10 @@ fn bind_one(addr: SocketAddr, protocol: Protocol) -> io::Result<BoundSocket> {
         // The IPv4 socket covers IPv4; this one only IPv6, as docker binds.
         setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
     }
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(addr))?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(addr),
+    )?;
     Ok(match protocol {
         Protocol::Tcp => {
             listen(&fd, Backlog::new(511).unwrap_or(Backlog::MAXCONN))?;
@@ -103,10 +106,11 @@ pub(crate) fn bind_ports(specs: &[PortSpec]) -> Result<Vec<BoundPort>, PortError
             let addr = SocketAddr::new(primary_ip, port);
             match bind_one(addr, spec.protocol) {
                 Ok(socket) => {
-                    let first = bound(socket, primary_ip, spec).map_err(|source| PortError::Bind {
-                        address: addr.to_string(),
-                        source,
-                    })?;
+                    let first =
+                        bound(socket, primary_ip, spec).map_err(|source| PortError::Bind {
+                            address: addr.to_string(),
+                            source,
+                        })?;
                     let port = first.published.host_port;
                     out.push(first);
                     if spec.host_ip.is_none() {
@@ -118,8 +122,9 @@ pub(crate) fn bind_ports(specs: &[PortSpec]) -> Result<Vec<BoundPort>, PortError
                                 }
                             }
                             // No IPv6 on this host: IPv4 only.
-                            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT)
-                                || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
+                            Err(e)
+                                if e.raw_os_error() == Some(libc::EAFNOSUPPORT)
+                                    || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
                             Err(source) => {
                                 return Err(PortError::Bind {
                                     address: format!("[::]:{port}"),
@@ -246,8 +251,7 @@ async fn serve_udp(socket: Arc<tokio::net::UdpSocket>, target: SocketAddr, conne
                 let (outer, back, flows) = (socket.clone(), inner.clone(), flows.clone());
                 relays.spawn(async move {
                     let mut buf = vec![0u8; 65536];
-                    while let Ok(Ok(n)) =
-                        tokio::time::timeout(UDP_IDLE, back.recv(&mut buf)).await
+                    while let Ok(Ok(n)) = tokio::time::timeout(UDP_IDLE, back.recv(&mut buf)).await
                     {
                         let _ = outer.send_to(&buf[..n], peer).await;
                     }
@@ -274,7 +278,8 @@ mod tests {
         }
         use std::io::{Read, Write};
         let dir = tempfile::tempdir().unwrap();
-        let net = crate::network::ContainerNetwork::create(&dir.path().join("netns"), None).unwrap();
+        let net =
+            crate::network::ContainerNetwork::create(&dir.path().join("netns"), None).unwrap();
         // Echo servers inside the namespace, on 127.0.0.1:7 (tcp and udp).
         let ns_path = net.path().to_path_buf();
         std::thread::spawn(move || {
@@ -298,8 +303,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         let ports = bind_ports(&parse_port_spec("127.0.0.1::7").unwrap()).unwrap();
         let udp_ports = bind_ports(&parse_port_spec("127.0.0.1::7/udp").unwrap()).unwrap();
-        let (tcp_port, udp_port) = (ports[0].published.host_port, udp_ports[0].published.host_port);
-        let _publisher = publish(ports.into_iter().chain(udp_ports).collect(), net.connector()).unwrap();
+        let (tcp_port, udp_port) = (
+            ports[0].published.host_port,
+            udp_ports[0].published.host_port,
+        );
+        let _publisher = publish(
+            ports.into_iter().chain(udp_ports).collect(),
+            net.connector(),
+        )
+        .unwrap();
         let got = tokio::task::spawn_blocking(move || {
             let mut c = std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
             c.write_all(b"hello through the proxy").unwrap();

@@ -94,7 +94,10 @@ pub fn parse_signal(text: &str) -> Result<i32, SignalError> {
 
 /// The conventional name of a signal number (`SIGTERM`), for messages.
 pub fn signal_name(n: i32) -> String {
-    match NAMES.iter().find(|&&(k, v)| v == n && k != "IOT" && k != "POLL") {
+    match NAMES
+        .iter()
+        .find(|&&(k, v)| v == n && k != "IOT" && k != "POLL")
+    {
         Some((k, _)) => format!("SIG{k}"),
         None if (SIGRTMIN..=SIGRTMAX).contains(&n) => format!("SIGRTMIN+{}", n - SIGRTMIN),
         None => format!("signal {n}"),

@@ -10,6 +10,18 @@ mod rmi;
 mod store;
 mod tag;
 
+mod container;
+mod exec;
+mod kill;
+mod logs;
+mod ps;
+mod rm;
+mod run;
+mod runtime;
+mod start;
+mod stop;
+mod volume;
+
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -36,6 +48,30 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
+    /// Run a command in a new container.
+    Run(run::RunArgs),
+    /// Create a container without starting it.
+    Create(run::CreateArgs),
+    /// Start stopped containers.
+    Start(start::StartArgs),
+    /// List containers.
+    Ps(ps::PsArgs),
+    /// Show a container's output.
+    Logs(logs::LogsArgs),
+    /// Stop running containers.
+    Stop(stop::StopArgs),
+    /// Send a signal to running containers.
+    Kill(kill::KillArgs),
+    /// Remove containers.
+    Rm(rm::RmArgs),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -51,6 +87,17 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::History(args) => history::run(&global, args),
         Command::Import(args) => import::run(&global, args),
         Command::Debug(cmd) => debug::run(&global, cmd),
+        Command::Run(args) => run::run(&global, args),
+        Command::Create(args) => run::create_cmd(&global, args),
+        Command::Start(args) => start::run(&global, args),
+        Command::Ps(args) => ps::run(&global, args),
+        Command::Logs(args) => logs::run(&global, args),
+        Command::Stop(args) => stop::run(&global, args),
+        Command::Kill(args) => kill::run(&global, args),
+        Command::Rm(args) => rm::run(&global, args),
+        Command::Exec(args) => exec::run(&global, args),
+        Command::Container(cmd) => container::run(&global, cmd),
+        Command::Volume(cmd) => volume::run(&global, cmd),
     }
 }
 
