@@ -154,6 +154,11 @@ impl Runtime {
     fn fail_start(&self, id: &str, e: &RunnerError) {
         let code = start_failure_code(e);
         let message = chain(e);
+        let auto_remove = self
+            .store
+            .get(id)
+            .map(|c| c.config.auto_remove)
+            .unwrap_or(false);
         let _ = self.store.update_state(id, |s| {
             s.status = if s.start_count == 0 {
                 Status::Created
@@ -166,6 +171,10 @@ impl Runtime {
             s.exit_code = Some(code);
             s.error = Some(message);
         });
+        // As docker: a `--rm` container goes even when it never ran.
+        if auto_remove && let Err(e) = self.remove_stopped(id, true) {
+            tracing::warn!(%id, error = %e, "cannot remove the container");
+        }
     }
 
     fn layer_dirs(&self, c: &Container) -> Result<Vec<PathBuf>, RunnerError> {

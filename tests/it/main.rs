@@ -4,5 +4,7 @@
 mod cli;
 mod diff;
 mod images;
+mod run;
+mod run_lifecycle;
 mod sandbox;
 mod util;
