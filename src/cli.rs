@@ -27,6 +27,16 @@ pub struct GlobalArgs {
     /// Log what kiln does (also RUST_LOG=kiln=debug).
     #[arg(long, global = true)]
     pub debug: bool,
+    /// A registry to reach over plain HTTP (localhost and 127.0.0.0/8
+    /// always are): HOST, HOST:PORT or an IP network; repeatable.
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        value_name = "HOST[:PORT]",
+        env = "KILN_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 impl GlobalArgs {
@@ -45,6 +55,16 @@ impl GlobalArgs {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         data.join("kiln")
+    }
+}
+
+impl GlobalArgs {
+    /// How to reach registries: `--insecure-registry` and
+    /// `KILN_INSECURE_REGISTRIES` (clap reads both into one list).
+    pub fn remote_config(&self) -> kiln_registry::remote::RemoteConfig {
+        let mut config = kiln_registry::remote::RemoteConfig::default();
+        config.add_insecure(self.insecure_registries.iter().map(String::as_str));
+        config
     }
 }
 

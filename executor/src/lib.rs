@@ -2,9 +2,11 @@
 //!
 //! Owns the sandbox (namespaces, mounts, pivot_root, cgroups v1/v2/hybrid
 //! behind one trait, capabilities, the process tree), snapshots (overlay
-//! stacks of unpacked layers), diffs turned into layer blobs (tar,
-//! whiteouts, digests) and the user/group resolution docker applies to
-//! `USER` and `COPY --chown`. Depends on kiln-registry for the store.
+//! stacks of unpacked layers), file operations (COPY/ADD), diffs turned
+//! into layer blobs (tar, whiteouts, digests), context content hashing,
+//! the host side of `RUN --mount`, and the user/group resolution docker
+//! applies to `USER` and `COPY --chown`. Depends on kiln-registry for the
+//! store.
 //!
 //! - [`sandbox`]: the [`Sandbox`] trait, its request and outcome types, the
 //!   real [`LinuxSandbox`] and the [`FakeSandbox`] for unit tests.
@@ -13,9 +15,16 @@
 //! - [`snapshot`]: overlay stacks of unpacked layers with an upper
 //!   directory per step.
 //! - [`layer`]: a step's changes as a layer blob in the store.
+//! - [`fileop`]: COPY, ADD, WORKDIR and heredoc files applied onto a rootfs.
+//! - [`context`]: content checksums of what a COPY/ADD selects.
+//! - [`buildmount`]: the host side of `RUN --mount` (cache, secret, bind,
+//!   tmpfs, ssh) as runtime spec mounts.
 
+pub mod buildmount;
 mod cgroups;
 mod confined;
+pub mod context;
+pub mod fileop;
 pub mod layer;
 mod proc;
 pub mod sandbox;
@@ -24,7 +33,17 @@ pub mod spec;
 mod syscall;
 pub mod user;
 
+pub use buildmount::{
+    BindMount, CacheMount, MountContext, MountError, MountSpec, PreparedMounts, SecretMount,
+    SecretSource, Sharing, SshMount, TmpfsMount,
+};
 pub use confined::resolve_in_root;
+pub use context::{ContextChecksum, FileHashCache, checksum};
+pub use fileop::{
+    ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
+    Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, TreeKind, copy,
+    dest_path, download, make_workdir, parse_checksum, parse_chmod, resolve_owner,
+};
 pub use layer::{LAYER_MEDIA_TYPE, LayerError, LayerInfo, LayerOptions, write_layer};
 pub use sandbox::{
     Cancel, CancelReason, EtcFiles, ExecRequest, ExitOutcome, FakeResult, FakeSandbox, HELPER_ARG,

@@ -7,6 +7,8 @@
 
 pub mod archive;
 pub mod reference;
+pub mod auth;
+pub mod remote;
 pub mod store;
 pub mod unpack;
 

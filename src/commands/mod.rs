@@ -29,6 +29,7 @@ use clap::Subcommand;
 use crate::cli::Cli;
 
 pub mod debug;
+mod login;
 
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
@@ -75,6 +76,10 @@ pub enum Command {
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -98,6 +103,8 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Exec(args) => exec::run(&global, args),
         Command::Container(cmd) => container::run(&global, cmd),
         Command::Volume(cmd) => volume::run(&global, cmd),
+        Command::Login(args) => login::login(&global, args),
+        Command::Logout(args) => login::logout(&global, args),
     }
 }
 

@@ -7,4 +7,7 @@ mod images;
 mod run;
 mod run_lifecycle;
 mod sandbox;
+mod fault_proxy;
+mod login;
+mod test_registry;
 mod util;

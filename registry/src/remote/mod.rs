@@ -1,0 +1,60 @@
+//! The remote side: pulling images from registries into the store, pushing
+//! them back, and logging in.
+//!
+//! - [`transport`]: which registries speak plain HTTP, retry policy, limits.
+//! - `client`: one repository on one registry behind a trait, implemented on
+//!   oci-client with retries, explicit authentication and streaming blobs.
+//! - [`error`]: errors that name the operation, registry, repository and
+//!   request.
+
+#[allow(dead_code)] // pull and push use it (next commits)
+pub(crate) mod client;
+pub mod error;
+mod login;
+#[allow(dead_code)] // `available` is used by pull (next commit)
+pub mod platform;
+pub mod progress;
+#[allow(dead_code)]
+pub(crate) mod retry;
+#[allow(dead_code)]
+pub(crate) mod sources;
+pub mod transport;
+
+pub use error::{Operation, RemoteError, RemoteErrorKind, Request, Status};
+pub use login::{LoginOutcome, login, logout};
+pub use platform::{Platform, PlatformError};
+pub use progress::{BlobOutcome, BlobRole, NoProgress, TransferEvent, TransferProgress};
+pub use transport::{INSECURE_REGISTRIES_ENV, RemoteConfig, RetryPolicy};
+
+/// The credentials kiln has for `registry` (from the docker config file or
+/// its helper), looked up off the async threads (helpers are processes).
+#[allow(dead_code)] // pull and push use it (next commit)
+pub(crate) async fn credentials_for(
+    config: &RemoteConfig,
+    registry: &str,
+) -> Result<Option<crate::auth::Credentials>, RemoteErrorKind> {
+    let path = config.docker_config.clone();
+    let registry = registry.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        let file = match path {
+            Some(p) => crate::auth::DockerConfig::load(p)?,
+            None => match crate::auth::DockerConfig::load_default() {
+                Ok(f) => f,
+                // No home and no DOCKER_CONFIG: no credentials, go anonymous.
+                Err(crate::auth::CredentialError::NoHome) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        file.get(&registry)
+    })
+    .await;
+    match found {
+        Ok(result) => Ok(result?),
+        Err(join) => Err(RemoteErrorKind::Credentials(
+            crate::auth::CredentialError::Read {
+                path: config.docker_config.clone().unwrap_or_default(),
+                source: std::io::Error::other(join),
+            },
+        )),
+    }
+}
