@@ -6,8 +6,8 @@
 //! authentication). It depends on nothing else of kiln.
 
 pub mod archive;
-pub mod reference;
 pub mod auth;
+pub mod reference;
 pub mod remote;
 pub mod store;
 pub mod unpack;

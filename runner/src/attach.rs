@@ -23,40 +23,49 @@ const FORWARDED: [i32; 6] = [
     libc::SIGUSR2,
 ];
 
-/// Forwards signals kiln receives to `handle`'s process until dropped.
+/// Forwards signals kiln receives to a sandbox's process until dropped.
+/// Installed before the process starts (a signal that arrives meanwhile is
+/// kept and forwarded once the process is known), so kiln never dies of a
+/// signal meant for its container.
 pub(crate) struct SignalForwarder {
-    task: tokio::task::JoinHandle<()>,
+    streams: Option<Vec<(i32, tokio::signal::unix::Signal)>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SignalForwarder {
-    /// Installs the handlers (so kiln itself no longer dies of them) and
-    /// forwards; `signals` defaults to [`FORWARDED`].
-    pub fn start(handle: SandboxHandle, signals: Option<&[i32]>) -> io::Result<SignalForwarder> {
+    /// Installs the handlers for `signals` (default [`FORWARDED`]); must be
+    /// called inside a tokio runtime.
+    pub fn install(signals: Option<&[i32]>) -> io::Result<SignalForwarder> {
         let mut streams = Vec::new();
         for &sig in signals.unwrap_or(&FORWARDED) {
             streams.push((sig, signal(SignalKind::from_raw(sig))?));
         }
-        let task = tokio::spawn(async move {
-            let mut streams = streams;
-            loop {
-                let next = futures_select(&mut streams).await;
-                match next {
-                    Some(sig) => {
-                        if let Err(e) = handle.signal(sig) {
-                            tracing::debug!(sig, error = %e, "cannot forward a signal");
-                        }
-                    }
-                    None => return,
+        Ok(SignalForwarder {
+            streams: Some(streams),
+            task: None,
+        })
+    }
+
+    /// Starts forwarding to `handle`'s process.
+    pub fn forward_to(&mut self, handle: SandboxHandle) {
+        let Some(mut streams) = self.streams.take() else {
+            return;
+        };
+        self.task = Some(tokio::spawn(async move {
+            while let Some(sig) = futures_select(&mut streams).await {
+                if let Err(e) = handle.signal(sig) {
+                    tracing::debug!(sig, error = %e, "cannot forward a signal");
                 }
             }
-        });
-        Ok(SignalForwarder { task })
+        }));
     }
 }
 
 impl Drop for SignalForwarder {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 }
 

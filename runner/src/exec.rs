@@ -80,6 +80,10 @@ impl Runtime {
             stdout,
             stderr,
         };
+        let mut forwarder = SignalForwarder::install(None).map_err(|source| RunnerError::Io {
+            what: "install signal handlers",
+            source,
+        })?;
         let sandbox = self.sandbox.clone();
         let mut running =
             tokio::task::block_in_place(|| sandbox.exec(&target, request)).map_err(|source| {
@@ -105,10 +109,7 @@ impl Runtime {
             ),
             None => None,
         };
-        let forwarder = SignalForwarder::start(handle, None).map_err(|source| RunnerError::Io {
-            what: "install signal handlers",
-            source,
-        })?;
+        forwarder.forward_to(handle);
         let result = tokio::task::spawn_blocking(move || running.wait(&Cancel::new()))
             .await
             .map_err(|e| RunnerError::Io {

@@ -646,7 +646,12 @@ mod tests {
             Err(RunnerError::WrongState { .. })
         ));
         let code = rt
-            .supervise(c.id(), started, crate::session::Wiring::Logged)
+            .supervise(
+                c.id(),
+                started,
+                crate::session::Wiring::Logged,
+                crate::session::install_signals(crate::session::Wiring::Logged).unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(code, 42);
@@ -691,7 +696,12 @@ mod tests {
         let started = rt.begin(c.id(), crate::session::Wiring::Logged).unwrap();
         assert_eq!(rt.volumes().list().unwrap().len(), 1);
         let code = rt
-            .supervise(c.id(), started, crate::session::Wiring::Logged)
+            .supervise(
+                c.id(),
+                started,
+                crate::session::Wiring::Logged,
+                crate::session::install_signals(crate::session::Wiring::Logged).unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(code, 0);

@@ -106,6 +106,20 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The signal handlers of a supervisor, installed before the container
+/// starts: in the foreground every signal a user sends is forwarded; the
+/// detached supervisor passes on only polite requests to stop.
+pub(crate) fn install_signals(wiring: Wiring) -> Result<SignalForwarder, RunnerError> {
+    let signals = match wiring {
+        Wiring::Attached => None,
+        Wiring::Logged => Some(&[libc::SIGTERM, libc::SIGINT][..]),
+    };
+    SignalForwarder::install(signals).map_err(|source| RunnerError::Io {
+        what: "install signal handlers",
+        source,
+    })
+}
+
 impl Runtime {
     /// Starts a container with this process as its supervisor.
     pub(crate) fn begin(&self, id: &str, wiring: Wiring) -> Result<Started, RunnerError> {
@@ -299,6 +313,7 @@ impl Runtime {
         id: &str,
         started: Started,
         wiring: Wiring,
+        mut forwarder: SignalForwarder,
     ) -> Result<i32, RunnerError> {
         let Started {
             mut running,
@@ -351,16 +366,7 @@ impl Runtime {
                 }
             }
         }
-        let signals = match wiring {
-            Wiring::Attached => None,
-            // The supervisor passes on only polite requests to stop.
-            Wiring::Logged => Some(&[libc::SIGTERM, libc::SIGINT][..]),
-        };
-        let forwarder =
-            SignalForwarder::start(handle.clone(), signals).map_err(|source| RunnerError::Io {
-                what: "install signal handlers",
-                source,
-            })?;
+        forwarder.forward_to(handle.clone());
         let waited = tokio::task::spawn_blocking(move || {
             let result = running.wait(&Cancel::new());
             (result, running)
@@ -423,8 +429,10 @@ impl Runtime {
     /// `kiln run` in the foreground (and `start -a`): starts the container
     /// with the caller's stdio and returns its exit status once it ended.
     pub async fn run_attached(&self, id: &str) -> Result<i32, RunnerError> {
+        let forwarder = install_signals(Wiring::Attached)?;
         let started = tokio::task::block_in_place(|| self.begin(id, Wiring::Attached))?;
-        self.supervise(id, started, Wiring::Attached).await
+        self.supervise(id, started, Wiring::Attached, forwarder)
+            .await
     }
 
     /// `kiln run -d` and `kiln start`: starts a supervisor process for the
@@ -522,6 +530,17 @@ impl Runtime {
                 let _ = f.write_all(serde_json::to_string(&msg).unwrap_or_default().as_bytes());
             }
         };
+        let forwarder = match install_signals(Wiring::Logged) {
+            Ok(f) => f,
+            Err(e) => {
+                report(Ready {
+                    ok: false,
+                    error: Some(chain(&e)),
+                    code: Some(125),
+                });
+                return 125;
+            }
+        };
         let started = match tokio::task::block_in_place(|| self.begin(id, Wiring::Logged)) {
             Ok(s) => s,
             Err(e) => {
@@ -539,7 +558,7 @@ impl Runtime {
             code: None,
         });
         drop(ready);
-        match self.supervise(id, started, Wiring::Logged).await {
+        match self.supervise(id, started, Wiring::Logged, forwarder).await {
             Ok(code) => code,
             Err(e) => {
                 tracing::error!(%id, error = %chain(&e), "supervising the container failed");

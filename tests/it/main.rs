@@ -3,11 +3,11 @@
 
 mod cli;
 mod diff;
+mod fault_proxy;
 mod images;
+mod login;
 mod run;
 mod run_lifecycle;
 mod sandbox;
-mod fault_proxy;
-mod login;
 mod test_registry;
 mod util;

@@ -415,3 +415,41 @@ fn memory_limit_ends_in_oom() {
         "count=1",
     ]);
 }
+
+#[test]
+fn signals_to_kiln_reach_the_container() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let _c = Containers(&root);
+    let script = "trap 'echo got-term; exit 5' TERM; trap 'echo got-int; exit 6' INT; \
+                  echo ready; while :; do sleep 0.1; done";
+    for (signal, expected, code_expected) in [
+        (nix::sys::signal::Signal::SIGTERM, "got-term", 5),
+        (nix::sys::signal::Signal::SIGINT, "got-int", 6),
+    ] {
+        let mut child = root
+            .kiln([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut first).unwrap();
+        assert_eq!(&first, b"ready\n");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(rest, format!("{expected}\n"));
+        assert_eq!(status.code(), Some(code_expected));
+    }
+}

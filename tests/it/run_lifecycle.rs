@@ -194,7 +194,10 @@ fn published_port_reaches_httpd_and_exec_shares_the_container() {
         answer = std::panic::catch_unwind(|| http_get(port)).unwrap_or_default();
         answer.contains("served-by-busybox")
     });
-    assert!(answer.starts_with("HTTP/1.") && answer.contains(" 200 OK"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 OK"),
+        "{answer}"
+    );
 
     // exec: same filesystem, same PID namespace (httpd is PID 1 there).
     let out = root.ok(["exec", "web", "cat", "/www/index.html"]);
