@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use nix::fcntl::{Flock, FlockArg};
 
+use kiln_executor::ExitOutcome;
+
 use crate::container::{Container, ContainerConfig, ContainerState, Status};
 use crate::error::{RunnerError, StateError};
 use crate::names::{generate_name, is_full_id};
@@ -26,6 +28,13 @@ pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const LOCK_FILE: &str = "lock";
 pub(crate) const LOG_FILE: &str = "container.log";
+/// Where the sandbox helper writes the outcome when the process ends.
+pub(crate) const EXIT_FILE: &str = "exit.json";
+
+fn read_outcome(dir: &Path) -> Option<ExitOutcome> {
+    let bytes = std::fs::read(dir.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
 
 /// An exclusive lock on one container (or on the whole directory while a
 /// name is being claimed), released when dropped.
@@ -78,11 +87,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
-/// Decides what a recorded state really is, given the live processes.
+/// Decides what a recorded state really is, given the live processes and
+/// the outcome the sandbox helper wrote when the process ended (if it did).
 /// Returns the corrected state when it changed.
 pub(crate) fn reconcile(
     state: &ContainerState,
     procs: &dyn ProcessTable,
+    outcome: Option<ExitOutcome>,
 ) -> Option<ContainerState> {
     if !state.status.is_active() {
         return None;
@@ -92,7 +103,7 @@ pub(crate) fn reconcile(
         // It owns the container and will record what happens.
         return None;
     }
-    let process_alive = state.process.is_some_and(|p| procs.is_alive(&p));
+    let process_alive = state.process().is_some_and(|p| procs.is_alive(&p));
     let mut next = state.clone();
     next.supervisor = None;
     if process_alive && state.status == Status::Running {
@@ -102,7 +113,7 @@ pub(crate) fn reconcile(
         state.supervisor?;
         return Some(next);
     }
-    next.process = None;
+    next.sandbox = None;
     next.ports.clear();
     next.status = match (state.status, state.start_count) {
         // A start that died before running anything leaves it as it was.
@@ -110,9 +121,19 @@ pub(crate) fn reconcile(
         _ => Status::Exited,
     };
     if state.status == Status::Running {
-        next.exit_code = None;
         next.finished_at = Some(Utc::now());
-        next.error = Some("the supervisor was killed: the exit status is unknown".to_string());
+        match outcome {
+            Some(o) => {
+                next.exit_code = Some(o.code());
+                next.oom_killed = matches!(o, ExitOutcome::OomKilled);
+                next.error = Some("the supervisor was killed".to_string());
+            }
+            None => {
+                next.exit_code = None;
+                next.error =
+                    Some("the supervisor was killed: the exit status is unknown".to_string());
+            }
+        }
     } else {
         next.error = Some("the supervisor died while starting the container".to_string());
     }
@@ -282,13 +303,15 @@ impl ContainerStore {
         }
         let config: ContainerConfig = read_json(&config_path)?;
         let mut state: ContainerState = read_json(&dir.join(STATE_FILE))?;
-        if reconcile(&state, procs).is_some() {
+        if reconcile(&state, procs, None).is_some() {
             // Re-check under the lock: the supervisor may be writing.
             let _lock = self.lock(id)?;
             state = read_json(&dir.join(STATE_FILE))?;
-            if let Some(fixed) = reconcile(&state, procs) {
+            if let Some(fixed) = reconcile(&state, procs, read_outcome(&dir)) {
                 tracing::info!(%id, from = %state.status, to = %fixed.status, "reconciled a container whose supervisor is gone");
-                crate::cleanup::unmount_all_under(&dir);
+                if !fixed.status.is_active() {
+                    crate::cleanup::release_leftovers(&dir);
+                }
                 write_atomic(&dir.join(STATE_FILE), &to_json(&fixed))?;
                 state = fixed;
             }
@@ -398,7 +421,8 @@ pub(crate) mod tests {
             image: ImageRef {
                 name: "busybox".into(),
                 id: "sha256:00".into(),
-                layers: vec![],
+                target: "sha256:01".into(),
+                layer_dirs: vec![],
             },
             argv: vec!["true".into()],
             env: vec![],
@@ -521,7 +545,13 @@ pub(crate) mod tests {
         let mut s = ContainerState::created();
         s.status = Status::Running;
         s.start_count = 1;
-        s.process = process.map(|(pid, start_time)| ProcRef { pid, start_time });
+        s.sandbox = process.map(|(pid, start_time)| kiln_executor::SandboxHandle {
+            id: "x".into(),
+            init_pid: pid,
+            init_start_time: start_time,
+            helper_pid: 0,
+            cgroup_dirs: vec![],
+        });
         s.supervisor = supervisor.map(|(pid, start_time)| ProcRef { pid, start_time });
         s
     }
@@ -530,34 +560,42 @@ pub(crate) mod tests {
     fn reconcile_rules() {
         // Supervisor alive: trusted.
         let procs = FakeProcesses::with(&[(10, 1), (20, 2)]);
-        assert!(reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).is_none());
+        assert!(reconcile(&running(Some((20, 2)), Some((10, 1))), &procs, None).is_none());
         // Supervisor alive, process gone: the supervisor will record it.
         let procs = FakeProcesses::with(&[(10, 1)]);
-        assert!(reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).is_none());
+        assert!(reconcile(&running(Some((20, 2)), Some((10, 1))), &procs, None).is_none());
         // Supervisor gone, process alive: running, unsupervised.
         let procs = FakeProcesses::with(&[(20, 2)]);
-        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).unwrap();
+        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs, None).unwrap();
         assert_eq!(s.status, Status::Running);
         assert!(s.supervisor.is_none());
-        assert!(reconcile(&s, &procs).is_none());
+        assert!(reconcile(&s, &procs, None).is_none());
         // Both gone: exited, status unknown.
         let procs = FakeProcesses::with(&[]);
-        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).unwrap();
+        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs, None).unwrap();
         assert_eq!(s.status, Status::Exited);
         assert_eq!(s.exit_code, None);
         assert!(s.error.is_some() && s.finished_at.is_some());
         // A recycled pid (other start time) is not our process.
         let procs = FakeProcesses::with(&[(20, 99), (10, 98)]);
-        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).unwrap();
+        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs, None).unwrap();
         assert_eq!(s.status, Status::Exited);
         // A first start whose supervisor died: back to created.
         let mut starting = running(None, Some((10, 1)));
         starting.status = Status::Starting;
         starting.start_count = 0;
-        let s = reconcile(&starting, &FakeProcesses::default()).unwrap();
+        let s = reconcile(&starting, &FakeProcesses::default(), None).unwrap();
         assert_eq!(s.status, Status::Created);
         // Exited and created states are left alone.
-        assert!(reconcile(&ContainerState::created(), &procs).is_none());
+        assert!(reconcile(&ContainerState::created(), &procs, None).is_none());
+        // The helper's exit file gives the status back.
+        let s = reconcile(
+            &running(Some((20, 2)), Some((10, 1))),
+            &FakeProcesses::default(),
+            Some(ExitOutcome::OomKilled),
+        )
+        .unwrap();
+        assert_eq!((s.exit_code, s.oom_killed), (Some(137), true));
     }
 
     #[test]

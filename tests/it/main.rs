@@ -11,6 +11,8 @@ mod images;
 mod login;
 mod parse;
 mod registry;
+mod run;
+mod run_lifecycle;
 mod sandbox;
 mod store;
 mod test_registry;
