@@ -206,7 +206,7 @@ async fn copy(
                 options: CopyOptions {
                     instruction,
                     owner: o,
-                    mode,
+                    mode: mode.as_ref(),
                     exclude: &c.excludes,
                     parents: c.parents,
                     unpack: c.unpack,

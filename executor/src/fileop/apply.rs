@@ -11,21 +11,20 @@ use std::time::SystemTime;
 
 use super::meta;
 use super::select::{Entry, Event, Filters, Match, walk};
-use super::{CopyStats, FileOpError, Owner};
+use super::{Chmod, CopyStats, FileOpError, Owner};
 
 /// How copied entries get their metadata.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MetaPolicy {
+pub(crate) struct MetaPolicy<'a> {
     /// Owner of every copied entry; `None` keeps the source's.
     pub(crate) owner: Option<Owner>,
-    /// Permission bits of every copied entry (`--chmod`); `None` keeps the
-    /// source's.
-    pub(crate) mode: Option<u32>,
+    /// `--chmod` for every copied entry; `None` keeps the source's mode.
+    pub(crate) mode: Option<&'a Chmod>,
     /// Timestamp of every copied entry; `None` keeps the source's.
     pub(crate) time: Option<SystemTime>,
 }
 
-impl MetaPolicy {
+impl MetaPolicy<'_> {
     fn owner_of(&self, m: &Metadata) -> Owner {
         self.owner.unwrap_or(Owner {
             uid: m.uid(),
@@ -38,7 +37,8 @@ impl MetaPolicy {
     pub(crate) fn apply(&self, src: &Path, m: &Metadata, dst: &Path) -> Result<(), FileOpError> {
         meta::chown(dst, self.owner_of(m))?;
         if !m.file_type().is_symlink() {
-            let mode = self.mode.unwrap_or(m.mode() & 0o7777);
+            let own = m.mode() & 0o7777;
+            let mode = self.mode.map_or(own, |c| c.apply(own, m.is_dir()));
             meta::chmod(dst, mode)?;
         }
         meta::copy_xattrs(src, dst)?;
@@ -54,14 +54,14 @@ impl MetaPolicy {
 
 /// State of one copy operation (one COPY/ADD instruction): hard links seen
 /// so far and counters.
-pub(crate) struct Copier {
-    pub(crate) policy: MetaPolicy,
+pub(crate) struct Copier<'a> {
+    pub(crate) policy: MetaPolicy<'a>,
     links: HashMap<(u64, u64), PathBuf>,
     pub(crate) stats: CopyStats,
 }
 
-impl Copier {
-    pub(crate) fn new(policy: MetaPolicy) -> Copier {
+impl<'a> Copier<'a> {
+    pub(crate) fn new(policy: MetaPolicy<'a>) -> Copier<'a> {
         Copier {
             policy,
             links: HashMap::new(),

@@ -17,7 +17,9 @@
 //!   the destination root;
 //! - ownership: `--chown` when given, else root for the build context,
 //!   heredocs and downloads, and the source's own for `--from` trees;
-//! - `--chmod` (octal) sets the permission bits of everything copied;
+//! - `--chmod` sets the permission bits of everything copied: an octal
+//!   mode as it is, a symbolic one (`u+x,g-w`) applied to each source's
+//!   own mode (see [`Chmod`]);
 //! - `--exclude`, `--parents`, and `.dockerignore` for the context;
 //! - ADD extracts local tar archives (by content) and downloads URLs.
 //!
@@ -26,6 +28,7 @@
 //! (with [`resolve_owner`]), URLs (with [`download`]).
 
 mod apply;
+mod chmod;
 mod chown;
 mod error;
 mod http;
@@ -39,6 +42,7 @@ mod unpack;
 use std::path::Path;
 use std::time::SystemTime;
 
+pub use chmod::{Chmod, SymbolicMode};
 pub use chown::{ChownSpec, resolve_owner};
 pub use error::{FileOpError, PatternCause};
 pub use http::{Downloaded, download, parse_checksum};
@@ -127,7 +131,7 @@ pub struct CopyOptions<'a> {
     /// ownership of the tree kind.
     pub owner: Option<Owner>,
     /// `--chmod`, parsed with [`parse_chmod`].
-    pub mode: Option<u32>,
+    pub mode: Option<&'a Chmod>,
     /// `--exclude` patterns (`.dockerignore` syntax, relative to each
     /// source).
     pub exclude: &'a [String],
@@ -203,18 +207,10 @@ impl CopyStats {
     }
 }
 
-/// Parses `--chmod`: an octal mode between 0 and 07777.
-pub fn parse_chmod(value: &str) -> Result<u32, FileOpError> {
-    let invalid = || FileOpError::InvalidChmod {
-        value: value.to_owned(),
-    };
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    match u32::from_str_radix(value, 8) {
-        Ok(m) if m <= 0o7777 => Ok(m),
-        _ => Err(invalid()),
-    }
+/// Parses `--chmod`: an octal mode between 0 and 07777, or a symbolic mode
+/// (see [`Chmod`]).
+pub fn parse_chmod(value: &str) -> Result<Chmod, FileOpError> {
+    Chmod::parse(value)
 }
 
 /// The destination of a COPY/ADD inside the image, as BuildKit computes it:
@@ -366,7 +362,7 @@ fn shown_of(dest_root: &Path, p: &Path) -> String {
     }
 }
 
-fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(), FileOpError> {
+fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy<'_>) -> Result<(), FileOpError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut out = std::fs::OpenOptions::new()
@@ -380,7 +376,10 @@ fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(),
         .map_err(FileOpError::io("write", target))?;
     drop(out);
     meta::chown(target, policy.owner.unwrap_or(Owner::ROOT))?;
-    meta::chmod(target, policy.mode.unwrap_or(f.mode))?;
+    meta::chmod(
+        target,
+        policy.mode.map_or(f.mode, |c| c.apply(f.mode, false)),
+    )?;
     if let Some(t) = policy.time {
         meta::set_time(target, t)?;
     }

@@ -248,7 +248,8 @@ fn ownership_context_reset_rootfs_kept_chown_overrides() {
 fn chmod_sets_files_and_directories() {
     let f = fixture();
     let mut o = CopyOptions::copy();
-    o.mode = Some(parse_chmod("0640").unwrap());
+    let m640 = parse_chmod("0640").unwrap();
+    o.mode = Some(&m640);
     run(&f, &["dir"], "/m", "/", o).unwrap();
     assert_eq!(mode(&f.root, "/m/one"), 0o640);
     assert_eq!(mode(&f.root, "/m/sub"), 0o640);
@@ -257,13 +258,68 @@ fn chmod_sets_files_and_directories() {
         0o755,
         "the destination itself is a created parent"
     );
-    o.mode = Some(parse_chmod("4755").unwrap());
+    let suid = parse_chmod("4755").unwrap();
+    o.mode = Some(&suid);
     run(&f, &["a.txt"], "/suid", "/", o).unwrap();
     assert_eq!(mode(&f.root, "/suid"), 0o4755);
     assert!(parse_chmod("10000").is_err());
-    assert!(parse_chmod("u+x").is_err());
+    assert!(parse_chmod("u+q").is_err());
     assert!(parse_chmod("").is_err());
     assert!(parse_chmod("9").is_err());
+}
+
+#[test]
+fn symbolic_chmod_applies_to_each_source_mode() {
+    let f = fixture();
+    std::fs::set_permissions(f.ctx.join("a.txt"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    std::fs::set_permissions(
+        f.ctx.join("dir/sub"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        f.ctx.join("dir/sub/two"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let sym = parse_chmod("u+x,g-w,o+X").unwrap();
+    let mut o = CopyOptions::copy();
+    o.mode = Some(&sym);
+    run(&f, &["a.txt"], "/a", "/", o).unwrap();
+    assert_eq!(mode(&f.root, "/a"), 0o744);
+    run(&f, &["dir"], "/d", "/", o).unwrap();
+    // one: 0750 -> u+x: 0750, g-w: 0750, o+X (had x): 0751.
+    assert_eq!(mode(&f.root, "/d/one"), 0o751);
+    // sub: 0700 directory -> o+X applies to directories.
+    assert_eq!(mode(&f.root, "/d/sub"), 0o701);
+    // two: 0600 -> 0700 (no execute bit before: o+X does nothing).
+    assert_eq!(mode(&f.root, "/d/sub/two"), 0o700);
+    // A heredoc's own mode (0644) is the base.
+    let file = InlineFile {
+        name: "h".into(),
+        content: b"x".to_vec(),
+        mode: 0o644,
+    };
+    let sources = [Source::Inline(file)];
+    let sym = parse_chmod("a+x").unwrap();
+    let mut opts = CopyOptions::copy();
+    opts.mode = Some(&sym);
+    copy(
+        &f.root,
+        &CopyRequest {
+            tree: SourceTree {
+                root: &f.ctx,
+                kind: TreeKind::Context,
+                ignore: None,
+            },
+            sources: &sources,
+            dest: "/h",
+            workdir: "/",
+            options: opts,
+        },
+    )
+    .unwrap();
+    assert_eq!(mode(&f.root, "/h"), 0o755);
 }
 
 #[test]
@@ -544,7 +600,8 @@ fn heredoc_files() {
     assert_eq!(read(&f.root, "/h/EOF"), "hello\n");
     assert_eq!(mode(&f.root, "/h/EOF"), 0o644);
     assert_eq!(owner(&f.root, "/h/EOF"), (0, 0));
-    opts.mode = Some(0o755);
+    let m755 = parse_chmod("755").unwrap();
+    opts.mode = Some(&m755);
     opts.owner = Some(Owner { uid: 3, gid: 4 });
     copy(&f.root, &req(opts)).unwrap();
     assert_eq!(mode(&f.root, "/h/EOF"), 0o755);
