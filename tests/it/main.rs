@@ -3,10 +3,17 @@
 
 mod archive;
 mod build;
+mod build_add;
+mod build_check;
+mod build_copy;
+mod build_copy_cache;
+mod build_copy_meta;
+mod build_heredoc;
 mod build_semantics;
 mod cli;
 mod diff;
 mod fault_proxy;
+mod file_server;
 mod images;
 mod login;
 mod parse;
