@@ -202,3 +202,66 @@ fn same_layer(mode: &str) {
         "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
     );
 }
+
+/// The files of a directory as one normalised tar (names sorted, times
+/// zeroed): equal when the trees are.
+fn tree_bytes(dir: &Path) -> Vec<u8> {
+    let out = Command::new("tar")
+        .args([
+            "--sort=name",
+            "--mtime=@0",
+            "--numeric-owner",
+            "-cf",
+            "-",
+            "-C",
+        ])
+        .arg(dir)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    out.stdout
+}
+
+#[test]
+fn a_build_on_plain_copies_gives_what_overlay_gives() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS base\n\
+             RUN echo one > /one && rm /etc/group && rm -r /home && mkdir -p /home/app\n\
+             COPY hello.txt /hello.txt\n\
+             WORKDIR /work\n\
+             RUN cat /hello.txt /one > /work/both\n\
+             FROM busybox\n\
+             COPY --from=base /work /work\n\
+             RUN cat /work/both > /copied\n",
+        ),
+        ("hello.txt", "hello\n"),
+    ]);
+    let mut trees = Vec::new();
+    for mode in [OVERLAY, COPY] {
+        let out = tempfile::tempdir().unwrap();
+        let dest = format!("type=local,dest={}", out.path().display());
+        let built = root
+            .kiln(["build", "--progress", "plain", "--no-cache", "-o", &dest])
+            .arg(ctx.path())
+            .env("KILN_SNAPSHOTTER", mode)
+            .output()
+            .unwrap();
+        assert_success(&built);
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("copied")).unwrap(),
+            "hello\none\n",
+            "{mode}"
+        );
+        trees.push(tree_bytes(out.path()));
+    }
+    assert!(trees[0] == trees[1], "overlay and copy builds differ");
+    let active = std::fs::read_dir(root.root_dir().join("snapshots/active"))
+        .unwrap()
+        .count();
+    assert_eq!(active, 0);
+}
