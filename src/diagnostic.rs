@@ -4,8 +4,38 @@
 //! anything else with a [`Span`] into a text (an expansion error the solver
 //! reports at an instruction) can use [`at_span`].
 
+use std::io::IsTerminal;
+
 use kiln_parser::Span;
-use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
+use miette::{
+    GraphicalTheme, LabeledSpan, MietteDiagnostic, MietteHandlerOpts, NamedSource, Report,
+    ThemeCharacters, ThemeStyles,
+};
+
+/// Installs miette's report handler with a caret (`^^^`) under the span,
+/// unicode frames and colours on a terminal, plain ASCII otherwise.
+pub fn install_hook() {
+    let _ = miette::set_hook(Box::new(|_| {
+        let tty = std::io::stderr().is_terminal();
+        let mut characters = if tty {
+            ThemeCharacters::unicode()
+        } else {
+            ThemeCharacters::ascii()
+        };
+        characters.underline = '^';
+        characters.underbar = '^';
+        let styles = if tty && std::env::var_os("NO_COLOR").is_none() {
+            ThemeStyles::ansi()
+        } else {
+            ThemeStyles::none()
+        };
+        Box::new(
+            MietteHandlerOpts::new()
+                .graphical_theme(GraphicalTheme { characters, styles })
+                .build(),
+        )
+    }));
+}
 
 /// A diagnostic for `message` at `span` of `src`, a file shown as `file`.
 /// The caret covers the span's first line only (an instruction's span may

@@ -9,7 +9,9 @@ mod cli;
 mod commands;
 mod diagnostic;
 mod human;
+mod progress;
 mod report;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         }
     };
     report::init_tracing(cli.global.debug);
+    diagnostic::install_hook();
     // One TLS crypto provider for every HTTPS client in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match commands::dispatch(cli) {

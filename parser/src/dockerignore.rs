@@ -324,5 +324,29 @@ pub fn ignore_file_candidates(dockerfile: &Path, context: &Path) -> [PathBuf; 2]
     ]
 }
 
+/// Picks the ignore file to read: the first of [`ignore_file_candidates`]
+/// for which `exists` says yes, `None` when there is none. `exists` does the
+/// file-system check so this crate stays free of I/O.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use kiln_parser::pick_ignore_file;
+///
+/// let present = [Path::new("ctx/.dockerignore")];
+/// let file = pick_ignore_file(Path::new("ctx/Dockerfile"), Path::new("ctx"), |p| present.contains(&p));
+/// assert_eq!(file.as_deref(), Some(Path::new("ctx/.dockerignore")));
+/// ```
+pub fn pick_ignore_file(
+    dockerfile: &Path,
+    context: &Path,
+    mut exists: impl FnMut(&Path) -> bool,
+) -> Option<PathBuf> {
+    ignore_file_candidates(dockerfile, context)
+        .into_iter()
+        .find(|p| exists(p))
+}
+
 #[cfg(test)]
 mod tests;

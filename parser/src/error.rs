@@ -35,6 +35,20 @@ impl Error {
     }
 }
 
+/// The candidate closest to a misspelt `word` (at most two edits away),
+/// for "did you mean" hints.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(word, c), c))
+        .filter(|&(d, c)| d <= 2 && d < c.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
 /// What is wrong with a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -283,6 +297,9 @@ pub enum ExpandErrorKind {
     /// `${V?msg}` / `${V:?msg}` on an unset (or empty) variable.
     #[error("{name}: {message}")]
     Required { name: String, message: String },
+    /// `${...}` nested deeper than kiln follows.
+    #[error("substitutions nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
     /// A `${V#pattern}`-style pattern that cannot be compiled.
     #[error("invalid pattern ({pattern}) in substitution")]
     BadPattern { pattern: String },

@@ -30,7 +30,7 @@ mod span;
 mod syntax;
 mod typed;
 
-pub use dockerignore::{DockerIgnore, DockerIgnoreError, ignore_file_candidates};
+pub use dockerignore::{DockerIgnore, DockerIgnoreError, ignore_file_candidates, pick_ignore_file};
 pub use error::{Error, ErrorKind, ExpandError, ExpandErrorKind, MountError};
 pub use expand::{
     BuildArgs, Expanded, Lexer, NoVars, PREDEFINED_ARGS, Platform, PlatformArgs, PlatformError,

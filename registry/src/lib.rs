@@ -12,10 +12,11 @@ pub mod remote;
 pub mod store;
 pub mod unpack;
 
-pub use archive::{ArchiveError, ImportOptions};
+pub use archive::{ArchiveError, ImportOptions, LoadedImage, SaveItem};
 pub use reference::{Reference, ReferenceError};
 pub use store::{
-    BlobInfo, BlobWriter, Compression, GcReport, Image, ImageSummary, Layer, Lease, PruneOptions,
-    RemovedImage, Store, StoreError, canonical_json, sha256_digest, sha256_of, short_hex,
+    BlobInfo, BlobWriter, Compression, ExportOptions, ExportedImage, GcReport, Image, ImageSummary,
+    Layer, Lease, PruneOptions, RemovedImage, Store, StoreError, canonical_json, sha256_digest,
+    sha256_of, short_hex,
 };
 pub use unpack::{UnpackError, UnpackMode, UnpackStats, unpack_stream};

@@ -54,6 +54,8 @@ impl std::fmt::Display for ExitDisplay {
 pub struct StepError {
     /// The step's progress name (`[2/3] RUN make`).
     pub step: String,
+    /// The step's progress vertex (its output was reported under it).
+    pub vertex: Option<crate::progress::VertexId>,
     /// The instruction it comes from.
     pub location: Option<Location>,
     pub kind: StepErrorKind,

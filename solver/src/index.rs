@@ -1,13 +1,19 @@
 //! The build cache index: cache key → result, kept in the kiln root.
 //!
 //! One small JSON file per key, `build-cache/v1/<hh>/<hex>.json`, written to
-//! a temp file in `build-cache/tmp/`, fsynced and renamed into place. A key
+//! a temp file in `build-cache/tmp/` and renamed into place. A key
 //! names its result completely, so two builds that record the same key
 //! concurrently write equivalent records and whichever rename lands last
 //! wins: no lock is needed and readers only ever see whole files. A record
 //! whose layers were pruned from the store is treated as a miss by the
 //! solver. Temp files of a killed writer are named `<pid>-…` and removed by
 //! the next [`CacheIndex::open`] once that pid is gone.
+//!
+//! Records are not fsynced: a record is only an optimisation whose reader
+//! checks it (schema, key, JSON, and that its layers are still in the
+//! store), so one lost or emptied by a power cut is a cache miss, never a
+//! wrong result — and a cold build writes one record per step, where an
+//! fsync each would cost more than the step.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -159,9 +165,7 @@ impl CacheIndex {
             .prefix(&format!("{}-", std::process::id()))
             .tempfile_in(&tmp_dir)
             .map_err(io_err("create a temp file in", &tmp_dir))?;
-        tmp.write_all(&bytes)
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(io_err("write", tmp.path()))?;
+        tmp.write_all(&bytes).map_err(io_err("write", tmp.path()))?;
         tmp.persist(&path).map_err(|e| IndexError::Io {
             op: "rename into",
             path: path.clone(),

@@ -136,6 +136,7 @@ impl<W: Worker> Scheduler<W> {
         let v = self.graph.vertex(n);
         StepError {
             step: v.name.clone(),
+            vertex: Some(v.id),
             location: v.location,
             kind,
         }

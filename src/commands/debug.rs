@@ -4,6 +4,7 @@
 //! live in their own module under `debug/`.
 
 mod diff;
+mod layer;
 mod sandbox;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,9 @@ pub enum DebugCommand {
     /// Run a command on a snapshot of layer directories and write what it
     /// changed as a layer into the store; prints the layer's digest and size.
     Diff(diff::DiffArgs),
+    /// Write the changes in an overlay upper directory as a layer into the
+    /// store; prints its digest and size, and the write speed on stderr.
+    Layer(layer::LayerArgs),
 }
 
 /// `kiln debug parse`.
@@ -63,6 +67,7 @@ pub fn run(global: &GlobalArgs, cmd: DebugCommand) -> CmdResult {
     match cmd {
         DebugCommand::Sandbox(args) => sandbox::run(global, args),
         DebugCommand::Diff(args) => diff::run(global, args),
+        DebugCommand::Layer(args) => layer::run(global, args),
         DebugCommand::Parse(args) => parse(args),
         DebugCommand::ExpandWord(args) => expand(args, false),
         DebugCommand::ExpandWords(args) => expand(args, true),

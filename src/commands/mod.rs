@@ -2,11 +2,15 @@
 //! the user asked for. Each command returns its exit status or an error that
 //! `main` renders once.
 
+mod build;
 mod history;
 mod images;
 mod import;
 mod inspect;
+mod load;
+mod prune;
 mod rmi;
+mod save;
 mod store;
 mod tag;
 
@@ -30,6 +34,9 @@ use crate::cli::Cli;
 
 pub mod debug;
 mod login;
+mod pull;
+mod push;
+mod transfer_progress;
 
 /// What a command returns: its exit status, or an error rendered by `main`
 /// (exit status 1).
@@ -37,6 +44,8 @@ pub type CmdResult = miette::Result<ExitCode>;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Give an image another name.
@@ -49,6 +58,12 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
+    /// Save images to a tar archive (OCI layout + docker archive).
+    Save(save::SaveArgs),
+    /// Load images from an OCI layout or docker archive tar.
+    Load(load::LoadArgs),
+    /// Remove unused images and data.
+    Prune(prune::PruneArgs),
     /// Run a command in a new container.
     Run(run::RunArgs),
     /// Create a container without starting it.
@@ -80,17 +95,25 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Forget a registry's credentials.
     Logout(login::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
     let Cli { global, command } = cli;
     match command {
+        Command::Build(args) => build::run(&global, args),
         Command::Images(args) => images::run(&global, args),
         Command::Tag(args) => tag::run(&global, args),
         Command::Rmi(args) => rmi::run(&global, args),
         Command::Inspect(args) => inspect::run(&global, args),
         Command::History(args) => history::run(&global, args),
         Command::Import(args) => import::run(&global, args),
+        Command::Save(args) => save::run(&global, args),
+        Command::Load(args) => load::run(&global, args),
+        Command::Prune(args) => prune::run(&global, args),
         Command::Debug(cmd) => debug::run(&global, cmd),
         Command::Run(args) => run::run(&global, args),
         Command::Create(args) => run::create_cmd(&global, args),
@@ -105,6 +128,8 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Volume(cmd) => volume::run(&global, cmd),
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
+        Command::Pull(args) => pull::pull(&global, args),
+        Command::Push(args) => push::push(&global, args),
     }
 }
 

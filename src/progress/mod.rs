@@ -77,7 +77,8 @@ impl OutputKeeper {
             if dropped == 0 {
                 buf
             } else {
-                let mut out = format!("[{dropped} bytes of earlier output not kept]\n").into_bytes();
+                let mut out =
+                    format!("[{dropped} bytes of earlier output not kept]\n").into_bytes();
                 out.extend_from_slice(&buf);
                 out
             }

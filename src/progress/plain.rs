@@ -218,7 +218,10 @@ mod tests {
             });
         }
         let s = String::from_utf8(buf).unwrap();
-        assert!(s.contains("#1 RUN a\n#1 0.000 no newline\n#1 ERROR: exit code: 2\n"), "{s}");
+        assert!(
+            s.contains("#1 RUN a\n#1 0.000 no newline\n#1 ERROR: exit code: 2\n"),
+            "{s}"
+        );
         assert!(s.contains("#2 RUN b\n#2 CANCELED\n"), "{s}");
     }
 }

@@ -51,8 +51,10 @@ mod tests {
             time: SystemTime::UNIX_EPOCH + Duration::from_secs(2),
         });
         let s = String::from_utf8(buf).unwrap();
-        let lines: Vec<serde_json::Value> =
-            s.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = s
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["event"], "started");
         assert_eq!(lines[0]["vertex"], 3);
         assert_eq!(lines[0]["time"], 1.5);

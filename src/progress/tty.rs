@@ -63,7 +63,6 @@ impl Tty {
         self.header
             .set_message(format!("({}/{})", self.done, self.steps.len()));
     }
-
 }
 
 /// ` => NAME            1.2s`, fitted to `width` columns.
@@ -72,7 +71,10 @@ fn step_line(width: usize, prefix: &str, name: &str, secs: f64) -> String {
         let right = format!("{secs:.1}s");
         let room = width.saturating_sub(prefix.len() + right.len() + 2);
         let name: String = if name.chars().count() > room {
-            name.chars().take(room.saturating_sub(1)).collect::<String>() + "…"
+            name.chars()
+                .take(room.saturating_sub(1))
+                .collect::<String>()
+                + "…"
         } else {
             name.to_string()
         };
@@ -119,7 +121,6 @@ impl Tty {
         self.done += 1;
         self.update_header();
     }
-
 }
 
 fn terminal_width() -> usize {
@@ -201,11 +202,8 @@ impl Render for Tty {
     }
 
     fn finish(&mut self) {
-        self.header.finish_with_message(format!(
-            "({}/{}) FINISHED",
-            self.done,
-            self.steps.len()
-        ));
+        self.header
+            .finish_with_message(format!("({}/{}) FINISHED", self.done, self.steps.len()));
         for step in self.steps.values() {
             if let Some(t) = &step.tail_bar {
                 t.finish_and_clear();

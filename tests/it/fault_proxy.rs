@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -23,6 +24,11 @@ type Body = BoxBody<Bytes, std::io::Error>;
 /// Which faults to inject. Requests are numbered from 1 in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    /// Fail the first request of every kind (method and path, upload
+    /// session ids left out), alternately with a 500 and a dropped
+    /// connection; later ones pass. Every kind of request meets a fault
+    /// once, and a client that retries always gets through.
+    pub fail_first: bool,
     /// Answer 500 (without asking the registry) to every n-th request.
     pub error_every: Option<u32>,
     /// Drop the connection on every n-th request that is not answered 500:
@@ -34,6 +40,11 @@ pub struct Faults {
     /// Answer blob upload PUTs with this status (e.g. 413) instead of
     /// forwarding them.
     pub reject_uploads: Option<u16>,
+    /// Play a token-authenticated registry (as Docker Hub, ghcr.io): every
+    /// `/v2/` request needs `Authorization: Bearer <token>`, else 401 with a
+    /// `Bearer realm="http://PROXY/token"` challenge; `GET /token` issues
+    /// tokens for this user name and password (basic auth) only.
+    pub bearer: Option<(String, String)>,
 }
 
 /// One request the proxy saw.
@@ -48,6 +59,8 @@ pub struct Logged {
 }
 
 struct State {
+    seen: Mutex<std::collections::HashSet<String>>,
+    tokens: Mutex<std::collections::HashSet<String>>,
     upstream: String,
     faults: Faults,
     counter: AtomicU32,
@@ -81,6 +94,8 @@ impl FaultProxy {
             rt.block_on(async move {
                 let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
                 let state = Arc::new(State {
+                    seen: Mutex::default(),
+                    tokens: Mutex::default(),
                     upstream,
                     faults,
                     counter: AtomicU32::new(0),
@@ -186,7 +201,27 @@ async fn handle(
         });
     };
     let faults = &state.faults;
-    if faults.error_every.is_some_and(|k| n.is_multiple_of(k)) {
+    if let Some((user, password)) = &faults.bearer
+        && let Some(response) = token_auth(&req, &path, user, password, &state)
+    {
+        record(response.status().as_u16(), false);
+        return Ok(response);
+    }
+    let mut first_fault = None;
+    if faults.fail_first {
+        // The kind of request: method and path, without the query and the
+        // upload session's id.
+        let mut kind = path.split('?').next().unwrap_or("").to_string();
+        if let Some(i) = kind.find("/blobs/uploads/") {
+            kind.truncate(i + "/blobs/uploads/".len());
+        }
+        let key = format!("{method} {kind}");
+        let mut seen = state.seen.lock().unwrap();
+        if seen.insert(key) {
+            first_fault = Some(seen.len() % 2 == 1);
+        }
+    }
+    if first_fault == Some(true) || faults.error_every.is_some_and(|k| n.is_multiple_of(k)) {
         record(500, true);
         return Ok(full(StatusCode::INTERNAL_SERVER_ERROR, "injected fault\n"));
     }
@@ -199,7 +234,8 @@ async fn handle(
         *response.status_mut() = StatusCode::from_u16(code).unwrap();
         return Ok(response);
     }
-    let drop_this = faults.drop_every.is_some_and(|k| n.is_multiple_of(k));
+    let drop_this =
+        first_fault == Some(false) || faults.drop_every.is_some_and(|k| n.is_multiple_of(k));
     if drop_this && !is_blob_get(&method, &path) {
         record(0, true);
         return Err(std::io::Error::other("injected dropped connection"));
@@ -264,6 +300,72 @@ async fn handle(
         body.boxed()
     };
     Ok(Response::from_parts(parts, body))
+}
+
+/// The token-server side of [`Faults::bearer`]: answers `/token`, and
+/// challenges `/v2/` requests without a token it issued. `None` lets the
+/// request through.
+fn token_auth(
+    req: &Request<Incoming>,
+    path: &str,
+    user: &str,
+    password: &str,
+    state: &State,
+) -> Option<Response<Body>> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let host = header("host");
+    let authorization = header("authorization");
+    if path.starts_with("/token") {
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        if authorization != expected {
+            let mut r = full(
+                StatusCode::UNAUTHORIZED,
+                "{\"details\":\"incorrect username or password\"}\n",
+            );
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return Some(r);
+        }
+        let mut tokens = state.tokens.lock().unwrap();
+        let token = format!("kiln-test-token-{}", tokens.len() + 1);
+        tokens.insert(token.clone());
+        let body = format!("{{\"token\":\"{token}\",\"expires_in\":300}}");
+        return Some(
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(
+                    Full::new(Bytes::from(body))
+                        .map_err(|e: Infallible| match e {})
+                        .boxed(),
+                )
+                .unwrap(),
+        );
+    }
+    let token = authorization.strip_prefix("Bearer ").unwrap_or("");
+    if state.tokens.lock().unwrap().contains(token) {
+        return None;
+    }
+    let mut r = full(
+        StatusCode::UNAUTHORIZED,
+        "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}\n",
+    );
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    r.headers_mut().insert(
+        "www-authenticate",
+        format!("Bearer realm=\"http://{host}/token\",service=\"kiln-test\"")
+            .parse()
+            .unwrap(),
+    );
+    Some(r)
 }
 
 /// A body cut after `limit` bytes: it then fails, which makes hyper abort

@@ -112,3 +112,25 @@ fn login_without_a_terminal_needs_password_stdin() {
         stderr(&out)
     );
 }
+
+#[test]
+fn debug_and_trace_logs_never_show_the_password() {
+    let registry = TestRegistry::start_with_htpasswd(USER, PASSWORD);
+    let root = TestRoot::new();
+    root.import_busybox(&registry.image("private/bb:1"));
+    let cfg = DockerConfigDir::new();
+    assert_success(&login(&root, &cfg, &registry.addr, PASSWORD));
+    let mut push = root.kiln(["--debug", "push", &registry.image("private/bb:1")]);
+    push.env("DOCKER_CONFIG", cfg.path())
+        .env("RUST_LOG", "trace");
+    let out = push.output().unwrap();
+    assert_success(&out);
+    assert!(stderr(&out).len() > 1000, "trace logs were written");
+    assert_no_secret(&out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    // base64("alice:kiln-s3cret-pw"), as an Authorization header would carry it
+    assert!(
+        !all.contains("YWxpY2U6a2lsbi1zM2NyZXQtcHc"),
+        "credentials in the logs"
+    );
+}

@@ -1,13 +1,19 @@
 //! kiln's black-box tests: one test binary, one module per topic. Every test
 //! drives the real `kiln` binary against its own temporary root.
 
+mod archive;
+mod build;
+mod build_semantics;
 mod cli;
 mod diff;
 mod fault_proxy;
 mod images;
 mod login;
+mod parse;
+mod registry;
 mod run;
 mod run_lifecycle;
 mod sandbox;
+mod store;
 mod test_registry;
 mod util;

@@ -164,3 +164,46 @@ macro_rules! require_root {
         }
     };
 }
+
+/// A build context in a fresh temporary directory: `files` are
+/// `(relative path, content)`; `Dockerfile` is one of them when given.
+pub fn build_context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-ctx-")
+        .tempdir()
+        .expect("temp dir");
+    for (path, content) in files {
+        let p = dir.path().join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create context dirs");
+        }
+        std::fs::write(&p, content).expect("write context file");
+    }
+    dir
+}
+
+impl TestRoot {
+    /// `kiln build --progress plain ARGS... CONTEXT`, run; the output
+    /// whatever the status.
+    pub fn build<I, S>(&self, context: &Path, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.kiln(["build", "--progress", "plain"]);
+        cmd.args(args).arg(context);
+        cmd.output().expect("run kiln build")
+    }
+
+    /// As [`TestRoot::build`], panicking unless it succeeds; returns stderr
+    /// (the progress output).
+    pub fn build_ok<I, S>(&self, context: &Path, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = self.build(context, args);
+        assert_success(&out);
+        stderr(&out)
+    }
+}

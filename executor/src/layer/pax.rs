@@ -115,7 +115,8 @@ pub(crate) fn append<W: Write>(
             let file = std::fs::File::open(src)?;
             // The size in the header is what was seen; a file that changed
             // since is an error, not a corrupt archive.
-            let mut reader = file.take(size);
+            // Large reads: io::copy then moves whole buffers.
+            let mut reader = io::BufReader::with_capacity(1 << 20, file.take(size));
             let mut counted = CountingReader {
                 inner: &mut reader,
                 n: 0,

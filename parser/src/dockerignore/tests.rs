@@ -89,3 +89,15 @@ fn candidates() {
     assert_eq!(a, Path::new("ctx/sub/app.Dockerfile.dockerignore"));
     assert_eq!(b, Path::new("ctx/.dockerignore"));
 }
+
+#[test]
+fn dockerfile_specific_file_wins() {
+    let df = Path::new("ctx/app.Dockerfile");
+    let both =
+        |p: &Path| p.ends_with(".dockerignore") || p.ends_with("app.Dockerfile.dockerignore");
+    assert_eq!(
+        pick_ignore_file(df, Path::new("ctx"), both).unwrap(),
+        Path::new("ctx/app.Dockerfile.dockerignore")
+    );
+    assert_eq!(pick_ignore_file(df, Path::new("ctx"), |_| false), None);
+}

@@ -139,11 +139,16 @@ struct Run<'a> {
     pos: usize,
     vars: &'a dyn Vars,
     raw_escapes: bool,
+    depth: usize,
     used_args: BTreeSet<String>,
     unset: BTreeSet<String>,
 }
 
 type Step<T> = Result<T, ExpandErrorKind>;
+
+/// How deeply `${...}` may nest (each level recurses; real Dockerfiles use a
+/// handful).
+const MAX_DEPTH: usize = 64;
 
 impl<'a> Run<'a> {
     fn new(lexer: &'a Lexer, src: &'a str, vars: &'a dyn Vars) -> Run<'a> {
@@ -153,6 +158,7 @@ impl<'a> Run<'a> {
             pos: 0,
             vars,
             raw_escapes: lexer.raw_escapes,
+            depth: 0,
             used_args: BTreeSet::new(),
             unset: BTreeSet::new(),
         }
@@ -179,9 +185,14 @@ impl<'a> Run<'a> {
     /// Processes up to `stop` (consumed) or the end of the word, returning
     /// the expanded text and its split words.
     fn until(&mut self, stop: Option<char>, raw_escapes: bool) -> Step<(String, Vec<String>)> {
+        if self.depth > MAX_DEPTH {
+            return Err(ExpandErrorKind::TooDeep { limit: MAX_DEPTH });
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.until_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         out
     }
 
@@ -399,10 +410,7 @@ impl<'a> Run<'a> {
         let raw = op == '#' || op == '%';
         let word = match self.until(Some('}'), raw) {
             Ok((w, _)) => w,
-            Err(e) if self.peek().is_none() => {
-                let _ = e;
-                return Err(ExpandErrorKind::MissingBrace);
-            }
+            Err(_) if self.peek().is_none() => return Err(ExpandErrorKind::MissingBrace),
             Err(e) => return Err(e),
         };
         let value = self.get(name);

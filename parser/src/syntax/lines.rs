@@ -24,19 +24,25 @@ pub(crate) fn parse(src: &str) -> Result<SyntaxTree, Error> {
     let mut nodes = Vec::new();
     let mut warnings = Vec::new();
     while pos < src.len() {
+        let malformed = || {
+            let line_len = src[pos..].find('\n').unwrap_or(src.len() - pos);
+            Error::new(
+                index.span(src, pos, line_len),
+                ErrorKind::Malformed {
+                    line: src[pos..pos + line_len].to_string(),
+                },
+            )
+        };
         let step = Grammar::parse(rule, &src[pos..])
             .ok()
             .and_then(|mut p| p.next())
-            .ok_or_else(|| {
-                let line_len = src[pos..].find('\n').unwrap_or(src.len() - pos);
-                Error::new(
-                    index.span(src, pos, line_len),
-                    ErrorKind::Malformed {
-                        line: src[pos..pos + line_len].to_string(),
-                    },
-                )
-            })?;
+            .ok_or_else(malformed)?;
         let consumed = step.as_span().end();
+        if consumed == 0 {
+            // The grammar always consumes a line unless it is at the end of
+            // the input; anything else would loop forever.
+            return Err(malformed());
+        }
         let Some(logical) = step.into_inner().find(|p| p.as_rule() == Rule::logical) else {
             break;
         };
@@ -54,7 +60,7 @@ pub(crate) fn parse(src: &str) -> Result<SyntaxTree, Error> {
             }
         }
         let start = pieces.first().map_or(pos, |&(_, s)| s);
-        pos += consumed.max(1);
+        pos += consumed;
         if text.trim().is_empty() {
             continue;
         }
@@ -67,7 +73,7 @@ pub(crate) fn parse(src: &str) -> Result<SyntaxTree, Error> {
             pieces,
             escape: directives.escape,
         };
-        let mut node = args::node(&line, 0, span, &mut warnings)?;
+        let mut node = args::node(&line, 0, 0, span, &mut warnings)?;
         if empty_lines {
             warnings.push(Warning {
                 span,

@@ -3,8 +3,12 @@
 //! and `load` (OCI layout and docker-archive tars).
 
 mod import;
+mod load;
+mod save;
 
 pub use import::{ImportOptions, default_created};
+pub use load::LoadedImage;
+pub use save::SaveItem;
 
 use crate::store::StoreError;
 
@@ -31,6 +35,8 @@ pub enum ArchiveError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{what} is not a usable image archive: {reason}")]
+    BadArchive { what: String, reason: String },
     #[error("cannot build the image {what}")]
     Spec {
         what: &'static str,

@@ -235,6 +235,11 @@ impl OciRepo {
                     ),
                 },
             },
+            // Anonymous and no token: the registry wants credentials.
+            Failure::Token(_) if !self.has_credentials => RemoteErrorKind::AuthRequired {
+                registry: self.registry.clone(),
+                request,
+            },
             f => f.into_kind(request, attempts, &self.registry, what, not_found),
         }
     }

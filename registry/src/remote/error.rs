@@ -217,6 +217,8 @@ pub enum RemoteErrorKind {
         #[source]
         source: serde_json::Error,
     },
+    #[error("no local image {reference}: build, pull or tag one first")]
+    LocalImageMissing { reference: String },
     #[error("the local store failed")]
     Store(#[source] StoreError),
     #[error("cannot read the credentials")]

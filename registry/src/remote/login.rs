@@ -93,7 +93,7 @@ async fn failure_of(response: reqwest::Response) -> Failure {
     match code {
         401 => Failure::Unauthorized,
         403 => Failure::Denied(status),
-        404 => Failure::NotFound(status),
+        404 => Failure::NotFound,
         408 | 429 | 500..=599 => Failure::Transient {
             status: Some(status),
             cause: None,

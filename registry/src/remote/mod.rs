@@ -7,28 +7,31 @@
 //! - [`error`]: errors that name the operation, registry, repository and
 //!   request.
 
-#[allow(dead_code)] // pull and push use it (next commits)
 pub(crate) mod client;
 pub mod error;
+#[cfg(test)]
+mod fake;
 mod login;
-#[allow(dead_code)] // `available` is used by pull (next commit)
 pub mod platform;
 pub mod progress;
-#[allow(dead_code)]
+mod pull;
+mod push;
 pub(crate) mod retry;
-#[allow(dead_code)]
 pub(crate) mod sources;
+#[cfg(test)]
+mod tests;
 pub mod transport;
 
 pub use error::{Operation, RemoteError, RemoteErrorKind, Request, Status};
 pub use login::{LoginOutcome, login, logout};
 pub use platform::{Platform, PlatformError};
 pub use progress::{BlobOutcome, BlobRole, NoProgress, TransferEvent, TransferProgress};
+pub use pull::{PullOptions, Pulled, pull, pull_if_missing};
+pub use push::{Pushed, push};
 pub use transport::{INSECURE_REGISTRIES_ENV, RemoteConfig, RetryPolicy};
 
 /// The credentials kiln has for `registry` (from the docker config file or
 /// its helper), looked up off the async threads (helpers are processes).
-#[allow(dead_code)] // pull and push use it (next commit)
 pub(crate) async fn credentials_for(
     config: &RemoteConfig,
     registry: &str,

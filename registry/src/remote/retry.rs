@@ -21,7 +21,7 @@ pub(crate) enum Failure {
     /// 403 / DENIED.
     Denied(Status),
     /// 404 / *_UNKNOWN.
-    NotFound(Status),
+    NotFound,
     /// Any other refusal (4xx, unexpected answers).
     Refused(Status),
     /// Content that does not match its digest.
@@ -61,7 +61,7 @@ fn from_code(code: u16, message: &str) -> Failure {
     match code {
         401 => Failure::Unauthorized,
         403 => Failure::Denied(s),
-        404 => Failure::NotFound(s),
+        404 => Failure::NotFound,
         408 | 429 | 500..=599 => Failure::Transient {
             status: Some(s),
             cause: None,
@@ -106,11 +106,11 @@ pub(crate) fn classify_http(e: reqwest::Error) -> Failure {
         return from_code(code.as_u16(), "");
     }
     if e.is_builder() || e.is_redirect() {
-        return Failure::Fatal(Cause::Http(e));
+        return Failure::Fatal(Cause::Http(e.without_url()));
     }
     Failure::Transient {
         status: None,
-        cause: Some(Cause::Http(e)),
+        cause: Some(Cause::Http(e.without_url())),
     }
 }
 
@@ -118,7 +118,9 @@ pub(crate) fn classify_http(e: reqwest::Error) -> Failure {
 pub(crate) fn classify(err: OciDistributionError) -> Failure {
     use OciDistributionError as E;
     match err {
-        E::RequestError(e) => match classify_http(e) {
+        // The request is named by the error around it; the URL (with
+        // upload session state) only adds noise.
+        E::RequestError(e) => match classify_http(e.without_url()) {
             Failure::Fatal(Cause::Http(e)) => Failure::Fatal(Cause::from(E::RequestError(e))),
             Failure::Transient {
                 status,
@@ -162,11 +164,11 @@ pub(crate) fn classify(err: OciDistributionError) -> Failure {
                     | OciErrorCode::BlobUnknown
                     | OciErrorCode::NameUnknown
                     | OciErrorCode::NotFound,
-                ) => Failure::NotFound(s),
+                ) => Failure::NotFound,
                 _ => Failure::Refused(s),
             }
         }
-        E::ImageManifestNotFoundError(message) => Failure::NotFound(status(None, &message)),
+        E::ImageManifestNotFoundError(_) => Failure::NotFound,
         E::DigestError(DigestError::VerificationError { expected, actual }) => {
             Failure::Digest { expected, actual }
         }
@@ -201,7 +203,7 @@ impl Failure {
                 request,
             },
             Failure::Denied(status) => RemoteErrorKind::Denied { request, status },
-            Failure::NotFound(_) => RemoteErrorKind::NotFound {
+            Failure::NotFound => RemoteErrorKind::NotFound {
                 what: not_found.0,
                 name: not_found.1.to_string(),
                 request,
@@ -326,7 +328,7 @@ mod tests {
         assert!(matches!(classify(server(503)), Failure::Transient { .. }));
         assert!(matches!(classify(server(429)), Failure::Transient { .. }));
         assert!(matches!(classify(server(401)), Failure::Unauthorized));
-        assert!(matches!(classify(server(404)), Failure::NotFound(_)));
+        assert!(matches!(classify(server(404)), Failure::NotFound));
         match classify(server(413)) {
             Failure::Refused(s) => {
                 assert_eq!(s.to_string(), "413 Payload Too Large: <html> busy </html>")
@@ -341,7 +343,7 @@ mod tests {
             envelope,
             url: String::new(),
         };
-        assert!(matches!(classify(e), Failure::NotFound(_)));
+        assert!(matches!(classify(e), Failure::NotFound));
     }
 
     #[tokio::test]

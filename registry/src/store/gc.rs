@@ -131,12 +131,22 @@ impl Store {
                 fs::rename(entry.path(), &tmp)
                     .map_err(StoreError::io("move aside", entry.path()))?;
                 remove_tree(&tmp)?;
-                let _ = fs::remove_file(self.root().join(format!("locks/layer-{name}.lock")));
                 report.snapshots += 1;
                 tracing::debug!(diff_id = %name, "removed unused layer snapshot");
             }
         }
         self.sweep_compressed_map(&live)?;
+        // Per-layer lock files: no lease is held while GC runs, so nobody
+        // holds or is about to open one; they are made again when needed.
+        if let Ok(entries) = fs::read_dir(self.root().join("locks")) {
+            for e in entries.flatten() {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                if n.starts_with("layer-") || n.starts_with("compress-") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
         super::fsync_dir(&dir)?;
         Ok(report)
     }

@@ -415,10 +415,10 @@ impl Store {
 
     // ---- holds ----------------------------------------------------------
 
-    /// Records that `holder` (e.g. `container:<id>`) uses the image `target`
-    /// (a manifest or index digest that must be in the store): `rmi`
-    /// refuses the image without force, and GC keeps its blobs, until
-    /// [`Store::release`].
+    /// Records that `holder` (e.g. `container:<id>`) uses the image
+    /// `target` — its manifest/index digest or its id (config digest) —
+    /// which must be in the store: `rmi` refuses the image without force,
+    /// and GC keeps its blobs, until [`Store::release`].
     pub fn hold(&self, holder: &str, target: &Digest) -> Result<(), StoreError> {
         if holder.is_empty() {
             return Err(StoreError::InvalidName {
@@ -429,13 +429,20 @@ impl Store {
         let _lease = self.lease()?;
         let key = target.to_string();
         self.update_meta(|doc| {
-            if !doc.images.contains_key(&key) && !self.has_blob(target) {
+            // an image id names the record(s) with that config
+            let held = if doc.images.contains_key(&key) {
+                key.clone()
+            } else if let Some((d, _)) = doc.images.iter().find(|(_, e)| e.id == key) {
+                d.clone()
+            } else if self.has_blob(target) {
+                key.clone()
+            } else {
                 return Err(StoreError::ImageNotFound { name: key.clone() });
-            }
+            };
             doc.holds
                 .entry(holder.to_string())
                 .or_default()
-                .insert(key.clone());
+                .insert(held);
             Ok(())
         })
     }
@@ -445,14 +452,21 @@ impl Store {
         self.update_meta(|doc| Ok(doc.holds.remove(holder).is_some()))
     }
 
-    /// The holders of the image `target`.
+    /// The holders of the image `target` (manifest/index digest or id).
     pub fn holders(&self, target: &Digest) -> Result<Vec<String>, StoreError> {
         let key = target.to_string();
-        Ok(self
-            .read_meta()?
+        let doc = self.read_meta()?;
+        let keys: BTreeSet<&String> = doc
+            .images
+            .iter()
+            .filter(|(d, e)| **d == key || e.id == key)
+            .map(|(d, _)| d)
+            .chain(std::iter::once(&key))
+            .collect();
+        Ok(doc
             .holds
             .iter()
-            .filter(|(_, s)| s.contains(&key))
+            .filter(|(_, s)| s.iter().any(|d| keys.contains(d)))
             .map(|(h, _)| h.clone())
             .collect())
     }
@@ -751,6 +765,25 @@ pub(crate) mod tests {
         let out = store.remove_image("a", false).unwrap();
         assert_eq!(out.deleted.as_ref(), Some(&m));
         assert!(store.images().unwrap().is_empty());
+        // holding by image id holds the image record
+        let m3 = make_image(&store, "c");
+        let img3 = store.add_image(&m3).unwrap();
+        store.hold("container:c3", img3.id()).unwrap();
+        assert_eq!(
+            store.holders(m3.digest()).unwrap(),
+            vec!["container:c3".to_string()]
+        );
+        assert_eq!(
+            store.holders(img3.id()).unwrap(),
+            vec!["container:c3".to_string()]
+        );
+        assert!(
+            store.read_meta().unwrap().holds["container:c3"].contains(&m3.digest().to_string())
+        );
+        assert!(matches!(
+            store.hold("x", &crate::sha256_of(b"nothing")),
+            Err(StoreError::ImageNotFound { .. })
+        ));
         // forced removal of a held image
         let m2 = make_image(&store, "b");
         store.tag(&r("c"), &m2).unwrap();

@@ -15,6 +15,7 @@ mod blob;
 mod canonical;
 pub mod compress;
 pub mod decompress;
+mod export;
 pub(crate) mod gc;
 mod image;
 pub(crate) mod lock;
@@ -24,6 +25,7 @@ mod objects;
 
 pub use blob::{BlobInfo, BlobWriter};
 pub use canonical::canonical_json;
+pub use export::{ExportOptions, ExportedImage};
 pub use gc::{GcReport, PruneOptions};
 pub use image::{Image, ImageSummary, Layer, RemovedImage, short_hex};
 pub use lock::Lease;

@@ -207,7 +207,10 @@ mod tests {
             parse_output("type=local,dest=dir").unwrap(),
             OutputSpec::Local("dir".into())
         );
-        assert_eq!(parse_output("dir").unwrap(), OutputSpec::Local("dir".into()));
+        assert_eq!(
+            parse_output("dir").unwrap(),
+            OutputSpec::Local("dir".into())
+        );
         assert!(parse_output("type=registry,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
     }

@@ -1,0 +1,215 @@
+//! The build worker: BuildKit's "worker" role. It implements
+//! [`kiln_solver::Worker`] with kiln-registry (image store, layer
+//! unpacking) and kiln-executor (snapshots, sandbox, file operations,
+//! context hashing, layer writing). Blocking work runs on tokio's blocking
+//! pool; RUN steps in the sandbox's single-threaded helper process.
+
+mod error;
+mod exec;
+mod fileop;
+mod image;
+mod rootfs;
+pub mod transfer;
+
+pub use error::BuildWorkerError;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiln_executor::{FileHashCache, LinuxSandbox, SecretSource, Snapshotter};
+use kiln_registry::Store;
+use kiln_solver::{
+    ChecksumRequest, ExecSpec, ExitStatus, FetchOutcome, FileAction, ImageRecord, Layer, OpContext,
+    ResolvedImage, Worker, WorkerError,
+};
+use oci_spec::image::{Digest, Platform};
+
+pub use rootfs::BuildRootfs;
+
+/// The build context as the worker reads it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The context directory; `None` when there is none (`kiln build -`).
+    pub dir: Option<PathBuf>,
+    /// `.dockerignore` patterns of the context.
+    pub ignore: Option<Arc<kiln_parser::DockerIgnore>>,
+}
+
+/// What the worker needs to know about one build.
+pub struct KilnWorker {
+    store: Store,
+    root: PathBuf,
+    snapshotter: Snapshotter,
+    sandbox: Arc<LinuxSandbox>,
+    context: Context,
+    secrets: HashMap<String, SecretSource>,
+    /// Content hashes of context files, kept in the root between builds.
+    hash_cache: Arc<FileHashCache>,
+    downloads: fileop::Downloads,
+    /// `SOURCE_DATE_EPOCH`: clamps layer times.
+    source_date_epoch: Option<i64>,
+}
+
+impl KilnWorker {
+    pub fn new(
+        store: Store,
+        root: &Path,
+        context: Context,
+        secrets: HashMap<String, SecretSource>,
+        source_date_epoch: Option<i64>,
+    ) -> Result<KilnWorker, BuildWorkerError> {
+        Ok(KilnWorker {
+            hash_cache: Arc::new(FileHashCache::open(root)?),
+            downloads: fileop::Downloads::default(),
+            snapshotter: Snapshotter::open(root)?,
+            store,
+            root: root.to_path_buf(),
+            sandbox: Arc::new(LinuxSandbox::new()),
+            context,
+            secrets,
+            source_date_epoch,
+        })
+    }
+}
+
+impl KilnWorker {
+    /// Saves what the build learnt about context files (their hashes).
+    pub fn save_caches(&self) {
+        if let Err(e) = self.hash_cache.save() {
+            tracing::warn!(error = %e, "cannot save the file-hash cache");
+        }
+    }
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, BuildWorkerError> + Send + 'static,
+) -> Result<R, BuildWorkerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(BuildWorkerError::Join)?
+}
+
+impl Worker for KilnWorker {
+    type Rootfs = BuildRootfs;
+
+    async fn resolve_image(
+        &self,
+        name: &str,
+        platform: &Platform,
+        ctx: &OpContext,
+    ) -> Result<ResolvedImage, WorkerError> {
+        if let Some(img) = image::resolve_local(&self.store, name, platform)? {
+            return Ok(img);
+        }
+        // Not here: pull it (metadata and layers) from its registry.
+        let reference = image::reference(name)?;
+        let options = kiln_registry::remote::PullOptions {
+            platform: Some(kiln_registry::remote::Platform {
+                os: platform.os().to_string(),
+                architecture: platform.architecture().to_string(),
+                variant: platform.variant().clone(),
+            }),
+        };
+        let config = kiln_registry::remote::RemoteConfig::from_env();
+        let reporter = transfer::StatusReporter::new(ctx.clone());
+        let pulled = tokio::select! {
+            r = kiln_registry::remote::pull_if_missing(&self.store, &config, &reference, &options, &reporter) => r,
+            _ = ctx.cancel.cancelled() => return Err(WorkerError::Cancelled),
+        };
+        match pulled {
+            Ok(img) => Ok(image::resolved(&self.store, &reference, &img)?),
+            Err(e) => Err(BuildWorkerError::Pull {
+                name: reference.familiar(),
+                source: e,
+            }
+            .into()),
+        }
+    }
+
+    async fn fetch_layers(
+        &self,
+        image: &ResolvedImage,
+        _ctx: &OpContext,
+    ) -> Result<FetchOutcome, WorkerError> {
+        if image::has_layers(&self.store, &image.layers) {
+            return Ok(FetchOutcome::AlreadyLocal);
+        }
+        Err(WorkerError::ImageNotFound {
+            name: image.name.clone(),
+            source: None,
+        })
+    }
+
+    async fn has_layers(&self, layers: &[Layer]) -> bool {
+        image::has_layers(&self.store, layers)
+    }
+
+    async fn checksum(
+        &self,
+        req: &ChecksumRequest,
+        ctx: &OpContext,
+    ) -> Result<Digest, WorkerError> {
+        fileop::checksum(self, req, ctx).await
+    }
+
+    async fn prepare(
+        &self,
+        parent: &[Layer],
+        _ctx: &OpContext,
+    ) -> Result<BuildRootfs, WorkerError> {
+        let store = self.store.clone();
+        let snapshotter = self.snapshotter.clone();
+        let root = self.root.clone();
+        let parent = parent.to_vec();
+        Ok(blocking(move || rootfs::prepare(&store, &snapshotter, &root, &parent)).await?)
+    }
+
+    async fn exec(
+        &self,
+        rootfs: &mut BuildRootfs,
+        spec: &ExecSpec,
+        ctx: &OpContext,
+    ) -> Result<ExitStatus, WorkerError> {
+        let parts = exec::WorkerParts {
+            sandbox: self.sandbox.clone(),
+            store: self.store.clone(),
+            root: self.root.clone(),
+            tmp: self.store.tmp_dir(),
+            context: self.context.dir.clone(),
+            ignore: self.context.ignore.as_deref().cloned(),
+            secrets: self.secrets.clone(),
+        };
+        exec::run(parts, rootfs, spec, ctx).await
+    }
+
+    async fn file(
+        &self,
+        rootfs: &mut BuildRootfs,
+        action: &FileAction,
+        ctx: &OpContext,
+    ) -> Result<(), WorkerError> {
+        fileop::apply(self, rootfs, action, ctx).await
+    }
+
+    async fn commit(
+        &self,
+        rootfs: BuildRootfs,
+        _ctx: &OpContext,
+    ) -> Result<Option<Layer>, WorkerError> {
+        let store = self.store.clone();
+        let epoch = self.source_date_epoch;
+        Ok(blocking(move || rootfs::commit(&store, rootfs, epoch)).await?)
+    }
+
+    async fn write_image(
+        &self,
+        config_json: &[u8],
+        layers: &[Layer],
+    ) -> Result<ImageRecord, WorkerError> {
+        let store = self.store.clone();
+        let config = config_json.to_vec();
+        let layers = layers.to_vec();
+        Ok(blocking(move || image::write_image(&store, &config, &layers)).await?)
+    }
+}
