@@ -476,7 +476,10 @@ fn ctrl_c_stops_the_build_and_leaves_nothing() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !running(&marker) {
-        assert!(std::time::Instant::now() < deadline, "the step never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let started = std::time::Instant::now();
