@@ -55,18 +55,29 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file beside it, fsync, rename,
-/// fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// Marks a container whose files need not survive a power loss (`--rm`:
+/// it is removed when it ends): its state is still replaced atomically
+/// (temp + rename, safe against SIGKILL), without the fsyncs that would
+/// cost more than the container's whole run.
+pub(crate) const EPHEMERAL_FILE: &str = "ephemeral";
+
+/// Writes `bytes` to `path` atomically: temp file beside it, fsync (when
+/// `durable`), rename, fsync of the directory (when `durable`).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -80,6 +91,26 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StateErro
         path: path.to_path_buf(),
         source,
     })
+}
+
+fn durable(dir: &Path) -> bool {
+    !dir.join(EPHEMERAL_FILE).exists()
+}
+
+/// Reads a state file. One that is damaged (a machine that lost power
+/// while an ephemeral container ran) reads as exited with an unknown
+/// status, so the container can still be removed.
+fn read_state_file(path: &Path) -> Result<ContainerState, StateError> {
+    match read_json::<ContainerState>(path) {
+        Err(StateError::Corrupt { path, source }) => {
+            tracing::warn!(path = %path.display(), error = %source, "damaged container state");
+            let mut s = ContainerState::created();
+            s.status = Status::Exited;
+            s.error = Some(format!("the state file was damaged: {source}"));
+            Ok(s)
+        }
+        other => other,
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -248,16 +279,22 @@ impl ContainerStore {
             .join(format!(".tmp-{}-{}", std::process::id(), config.id));
         let final_dir = self.container_dir(&config.id);
         let state = ContainerState::created();
+        let durable = !config.auto_remove;
         let result = (|| -> Result<(), RunnerError> {
             std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-            write_atomic(&tmp.join(CONFIG_FILE), &to_json(&config))?;
-            write_atomic(&tmp.join(STATE_FILE), &to_json(&state))?;
+            if !durable {
+                File::create(tmp.join(EPHEMERAL_FILE)).map_err(io_err(&tmp))?;
+            }
+            write_atomic(&tmp.join(CONFIG_FILE), &to_json(&config), durable)?;
+            write_atomic(&tmp.join(STATE_FILE), &to_json(&state), durable)?;
             File::create(tmp.join(LOCK_FILE)).map_err(io_err(&tmp))?;
             prepare(&tmp, &config)?;
             std::fs::rename(&tmp, &final_dir).map_err(io_err(&final_dir))?;
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(&self.dir))?;
+            if durable {
+                File::open(&self.dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err(&self.dir))?;
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -302,17 +339,17 @@ impl ContainerStore {
             });
         }
         let config: ContainerConfig = read_json(&config_path)?;
-        let mut state: ContainerState = read_json(&dir.join(STATE_FILE))?;
+        let mut state: ContainerState = read_state_file(&dir.join(STATE_FILE))?;
         if reconcile(&state, procs, None).is_some() {
             // Re-check under the lock: the supervisor may be writing.
             let _lock = self.lock(id)?;
-            state = read_json(&dir.join(STATE_FILE))?;
+            state = read_state_file(&dir.join(STATE_FILE))?;
             if let Some(fixed) = reconcile(&state, procs, read_outcome(&dir)) {
                 tracing::info!(%id, from = %state.status, to = %fixed.status, "reconciled a container whose supervisor is gone");
                 if !fixed.status.is_active() {
                     crate::cleanup::release_leftovers(&dir);
                 }
-                write_atomic(&dir.join(STATE_FILE), &to_json(&fixed))?;
+                write_atomic(&dir.join(STATE_FILE), &to_json(&fixed), durable(&dir))?;
                 state = fixed;
             }
         }
@@ -381,16 +418,17 @@ impl ContainerStore {
         id: &str,
         change: impl FnOnce(&mut ContainerState),
     ) -> Result<ContainerState, RunnerError> {
-        let path = self.container_dir(id).join(STATE_FILE);
-        let mut state: ContainerState = read_json(&path)?;
+        let dir = self.container_dir(id);
+        let path = dir.join(STATE_FILE);
+        let mut state: ContainerState = read_state_file(&path)?;
         change(&mut state);
-        write_atomic(&path, &to_json(&state))?;
+        write_atomic(&path, &to_json(&state), durable(&dir))?;
         Ok(state)
     }
 
     /// Reads a container's state as recorded, without reconciling.
     pub fn read_state(&self, id: &str) -> Result<ContainerState, RunnerError> {
-        Ok(read_json(&self.container_dir(id).join(STATE_FILE))?)
+        Ok(read_state_file(&self.container_dir(id).join(STATE_FILE))?)
     }
 
     /// Removes a container's directory: renamed aside first (it vanishes
@@ -614,11 +652,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_damaged_state_reads_as_exited() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(root.path()).unwrap();
+        let c = store
+            .create(sample_config(&id(7)), Some("dmg"), |_, _| Ok(()))
+            .unwrap();
+        std::fs::write(c.dir.join(STATE_FILE), b"").unwrap();
+        let got = store.get(c.id()).unwrap();
+        assert_eq!(got.state.status, Status::Exited);
+        store.remove_dir(c.id()).unwrap();
+    }
+
+    #[test]
     fn atomic_writes_leave_no_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_atomic(&p, b"one", true).unwrap();
+        write_atomic(&p, b"two", false).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

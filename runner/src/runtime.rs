@@ -201,6 +201,7 @@ impl Runtime {
         let user_env = user_env(&files, &opts.env, &lookup)?;
 
         let image = self.images.resolve(&opts.image, opts.pull_missing)?;
+        tracing::debug!(image = %image.id, layers = image.layer_dirs.len(), "image resolved");
         let cfg = image.config.config().clone().unwrap_or_default();
         let argv = resolve_argv(
             cfg.entrypoint().as_deref(),
@@ -282,6 +283,7 @@ impl Runtime {
             }
             Ok(())
         })?;
+        tracing::debug!(id = %container.id(), name = %container.name(), "container recorded");
         if let Err(e) = self
             .images
             .hold(&holder(container.id()), &container.config.image.target)
@@ -289,6 +291,7 @@ impl Runtime {
             let _ = self.store.remove_dir(container.id());
             return Err(e.into());
         }
+        tracing::debug!(id = %container.id(), "image held");
         Ok(container)
     }
 
@@ -397,6 +400,7 @@ impl Runtime {
             self.store.remove_dir(id)?;
             c
         };
+        tracing::debug!(%id, "container directory removed");
         if let Err(e) = self.images.release(&holder(id)) {
             tracing::warn!(%id, error = %e, "cannot release the container's image");
         }

@@ -135,6 +135,7 @@ impl Runtime {
             })?;
             c
         };
+        tracing::debug!(%id, "starting");
         match self.launch(&c, wiring) {
             Ok(started) => {
                 let published: Vec<_> = started.ports.iter().map(|p| p.published.clone()).collect();
@@ -156,6 +157,7 @@ impl Runtime {
                     self.fail_start(id, &e);
                     return Err(e);
                 }
+                tracing::debug!(%id, "running");
                 Ok(started)
             }
             Err(e) => {
@@ -247,6 +249,7 @@ impl Runtime {
                 outbound_helper().as_ref(),
             )?),
         };
+        tracing::debug!(network = %c.config.network, "network ready");
         let namespace = match &network {
             Some(n) => NetworkNamespace::Join(n.path().to_path_buf()),
             None => NetworkNamespace::Host,
@@ -283,7 +286,9 @@ impl Runtime {
             stdout,
             stderr,
             etc: Some(etc),
-            exit_file: Some(dir.join(EXIT_FILE)),
+            // A --rm container is removed when it ends: its outcome need
+            // not outlive this process (and the helper's fsync is saved).
+            exit_file: (!c.config.auto_remove).then(|| dir.join(EXIT_FILE)),
         };
         let running = match self.sandbox.spawn(request) {
             Ok(r) => r,
@@ -298,6 +303,7 @@ impl Runtime {
             }
         };
         let handle = running.handle().clone();
+        tracing::debug!(pid = handle.init_pid, "sandbox spawned");
         Ok(Started {
             running,
             handle,
@@ -384,6 +390,7 @@ impl Runtime {
                 source: std::io::Error::other(join.to_string()),
             }),
         };
+        tracing::debug!(%id, "process ended");
         for copier in copiers {
             let _ = copier.join();
         }
@@ -411,6 +418,7 @@ impl Runtime {
             s.oom_killed = oom;
             s.error = error.clone();
         })?;
+        tracing::debug!(%id, ?code, oom, "exit recorded");
         if c.config.auto_remove {
             match self.remove_stopped(id, true) {
                 Ok(()) | Err(RunnerError::NoSuchContainer { .. }) => {}

@@ -202,6 +202,22 @@ impl CacheIndex {
         out
     }
 
+    /// Forgets every record (`kiln prune`); returns how many there were.
+    /// Records are moved out of sight first (one rename), then removed.
+    pub fn clear(&self) -> Result<usize, IndexError> {
+        let live = self.dir.join(format!("v{SCHEMA_VERSION}"));
+        if !live.exists() {
+            return Ok(0);
+        }
+        let count = self.states().len();
+        let doomed = self
+            .tmp_dir()
+            .join(format!("{}-cleared-{}", std::process::id(), unique()));
+        fs::rename(&live, &doomed).map_err(io_err("move aside", &live))?;
+        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))?;
+        Ok(count)
+    }
+
     /// Forgets `key`.
     pub fn remove(&self, key: &CacheKey) -> Result<(), IndexError> {
         let path = self.path(key);
@@ -211,6 +227,12 @@ impl CacheIndex {
             Err(e) => Err(io_err("remove", &path)(e)),
         }
     }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]
@@ -243,9 +265,13 @@ mod tests {
         }
         let idx = CacheIndex::open(dir.path()).unwrap();
         assert_eq!(idx.get::<StateRecord>(&key), Some(rec.clone()));
-        assert_eq!(idx.states(), vec![(key, rec)]);
+        assert_eq!(idx.states(), vec![(key, rec.clone())]);
         idx.remove(&key).unwrap();
         assert_eq!(idx.get::<StateRecord>(&key), None);
+        idx.put(&key, &rec).unwrap();
+        assert_eq!(idx.clear().unwrap(), 1);
+        assert_eq!(idx.get::<StateRecord>(&key), None);
+        assert_eq!(idx.clear().unwrap(), 0);
     }
 
     #[test]

@@ -13,6 +13,13 @@ use kiln_runner::{Container, CreateOptions, NetworkMode, Runtime};
 use super::{CmdResult, runtime};
 use crate::cli::GlobalArgs;
 
+/// `--pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    Missing,
+    Never,
+}
+
 /// The options `run` and `create` share.
 #[derive(Debug, Args)]
 pub struct ContainerArgs {
@@ -77,6 +84,9 @@ pub struct ContainerArgs {
     /// Set a label (KEY=VALUE).
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Pull the image: missing (when not in the store) or never.
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
     /// The image, then the command and its arguments (they replace CMD).
     #[arg(
         required = true,
@@ -114,7 +124,7 @@ impl ContainerArgs {
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             labels: self.label.clone(),
-            pull_missing: true,
+            pull_missing: self.pull == PullPolicy::Missing,
         }
     }
 }

@@ -7,7 +7,9 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_runner::{RunnerError, Runtime, StoreImages, SupervisorCommand};
+use kiln_runner::{ImageError, RunnerError, Runtime, StoreImages, SupervisorCommand};
+
+use super::transfer_progress::{ProgressMode, TransferRenderer};
 
 use crate::cli::GlobalArgs;
 
@@ -15,7 +17,9 @@ use crate::cli::GlobalArgs;
 pub fn open(global: &GlobalArgs) -> miette::Result<Runtime> {
     let store = super::store::open(global)?;
     let root = global.root_dir();
-    let images = StoreImages::new(store);
+    let pull_store = store.clone();
+    let remote = global.remote_config();
+    let images = StoreImages::new(store).with_pull(move |name| pull(&pull_store, &remote, name));
     let program = std::env::current_exe().map_err(super::store::other)?;
     let mut args: Vec<std::ffi::OsString> = vec!["--root".into(), root.clone().into()];
     if global.debug {
@@ -30,6 +34,35 @@ pub fn open(global: &GlobalArgs) -> miette::Result<Runtime> {
     .map_err(diag)?
     .with_supervisor(SupervisorCommand { program, args });
     Ok(runtime)
+}
+
+/// Pulls a missing image as `docker run` does: says so, shows progress on
+/// stderr, then the image is in the store.
+fn pull(
+    store: &kiln_registry::Store,
+    config: &kiln_registry::remote::RemoteConfig,
+    name: &str,
+) -> Result<(), ImageError> {
+    let fail = |e: Box<dyn Error + Send + Sync>| ImageError::Store {
+        reference: name.to_string(),
+        source: e,
+    };
+    let reference: kiln_registry::Reference = name.parse().map_err(|e| fail(Box::new(e)))?;
+    eprintln!("Unable to find image '{}' locally", reference.familiar());
+    let renderer = TransferRenderer::new(ProgressMode::Auto);
+    let options = kiln_registry::remote::PullOptions::default();
+    let pulled = super::block_on(kiln_registry::remote::pull(
+        store, config, &reference, &options, &renderer,
+    ))
+    .map_err(|e| fail(e.to_string().into()))?;
+    renderer.finish();
+    let pulled = pulled.map_err(|e| fail(Box::new(e)))?;
+    renderer.line(&format!("Digest: {}", pulled.target.digest()));
+    renderer.line(&format!(
+        "Status: Downloaded newer image for {}",
+        reference.familiar()
+    ));
+    Ok(())
 }
 
 /// A runner error with an optional hint.
@@ -74,7 +107,7 @@ fn hint(e: &RunnerError) -> Option<String> {
         RunnerError::RemoveRunning { .. } => {
             "`kiln stop` it first, or use `kiln rm -f`".to_string()
         }
-        RunnerError::Image(kiln_runner::ImageError::NotFound { .. }) => {
+        RunnerError::Image(ImageError::NotFound { .. }) => {
             "`kiln images` lists the images in this store; `kiln build` or `kiln pull` makes one"
                 .to_string()
         }

@@ -73,12 +73,15 @@ pub fn resolved(
 }
 
 /// Writes the image: the config exactly as given, an OCI manifest over the
-/// layers, and the image record. What is already in the store (a rebuild
+/// layers, and names it with `tags` (the first tag records the image; with
+/// none, it is recorded untagged). What the store already has (a rebuild
 /// from cache) is not written again, so a cached build syncs nothing.
 pub fn write_image(
     store: &Store,
     config_json: &[u8],
     layers: &[Layer],
+    tags: &[Reference],
+    status: &dyn Fn(&str),
 ) -> Result<ImageRecord, BuildWorkerError> {
     let _lease = store.lease()?;
     let config_digest = kiln_registry::sha256_of(config_json);
@@ -114,12 +117,25 @@ pub fn write_image(
     } else {
         store.put_manifest(&manifest)?
     };
-    // Recorded already (same manifest built before)? Then nothing to do.
-    let recorded = store
-        .find_image(&manifest_digest.to_string())
-        .is_ok_and(|i| i.target.digest() == &manifest_digest);
-    if !recorded {
-        store.add_image(&descriptor)?;
+    status(&format!("writing image {config_digest} done"));
+    if tags.is_empty() {
+        // Recorded already (same manifest built before)? Then nothing to do.
+        let recorded = store
+            .find_image(&manifest_digest.to_string())
+            .is_ok_and(|i| i.target.digest() == &manifest_digest);
+        if !recorded {
+            store.add_image(&descriptor)?;
+        }
+    }
+    for t in tags {
+        // A tag that already names this image is left alone.
+        match store.resolve(t)? {
+            Some(d) if d.digest() == &manifest_digest => {}
+            _ => {
+                store.tag(t, &descriptor)?;
+            }
+        }
+        status(&format!("naming to {t} done"));
     }
     Ok(ImageRecord {
         manifest_digest: descriptor.digest().clone(),

@@ -27,6 +27,9 @@ use oci_spec::image::{Digest, Platform};
 
 pub use rootfs::BuildRootfs;
 
+/// The owner name of the build cache's GC roots in the store.
+pub const BUILD_CACHE_ROOTS: &str = "build-cache";
+
 /// The build context as the worker reads it.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -40,7 +43,7 @@ pub struct Context {
 pub struct KilnWorker {
     store: Store,
     root: PathBuf,
-    snapshotter: Snapshotter,
+    pub(crate) snapshotter: Snapshotter,
     sandbox: Arc<LinuxSandbox>,
     context: Context,
     secrets: HashMap<String, SecretSource>,
@@ -49,6 +52,14 @@ pub struct KilnWorker {
     downloads: fileop::Downloads,
     /// `SOURCE_DATE_EPOCH`: clamps layer times.
     source_date_epoch: Option<i64>,
+    /// Names given to the image (`-t`).
+    tags: Vec<kiln_registry::Reference>,
+    /// Layers this build's steps wrote: kept from garbage collection as the
+    /// build cache's GC roots (see [`KilnWorker::save_caches`]).
+    new_layers: std::sync::Mutex<Vec<oci_spec::image::Digest>>,
+    /// Held for the whole build: garbage collection waits, so no layer a
+    /// step wrote disappears before the image refers to it.
+    _lease: kiln_registry::Lease,
 }
 
 impl KilnWorker {
@@ -58,8 +69,12 @@ impl KilnWorker {
         context: Context,
         secrets: HashMap<String, SecretSource>,
         source_date_epoch: Option<i64>,
+        tags: Vec<kiln_registry::Reference>,
     ) -> Result<KilnWorker, BuildWorkerError> {
         Ok(KilnWorker {
+            _lease: store.lease()?,
+            tags,
+            new_layers: std::sync::Mutex::new(Vec::new()),
             hash_cache: Arc::new(FileHashCache::open(root)?),
             downloads: fileop::Downloads::default(),
             snapshotter: Snapshotter::open(root)?,
@@ -74,10 +89,19 @@ impl KilnWorker {
 }
 
 impl KilnWorker {
-    /// Saves what the build learnt about context files (their hashes).
+    /// Saves what the build learnt: the hashes of context files, and the
+    /// layers its steps wrote as GC roots of the build cache (so `kiln
+    /// prune` keeps them until the build cache itself is pruned).
     pub fn save_caches(&self) {
         if let Err(e) = self.hash_cache.save() {
             tracing::warn!(error = %e, "cannot save the file-hash cache");
+        }
+        let layers =
+            std::mem::take(&mut *self.new_layers.lock().unwrap_or_else(|e| e.into_inner()));
+        if !layers.is_empty()
+            && let Err(e) = self.store.add_gc_roots(BUILD_CACHE_ROOTS, layers.iter())
+        {
+            tracing::warn!(error = %e, "cannot register the build cache's layers");
         }
     }
 }
@@ -199,17 +223,30 @@ impl Worker for KilnWorker {
     ) -> Result<Option<Layer>, WorkerError> {
         let store = self.store.clone();
         let epoch = self.source_date_epoch;
-        Ok(blocking(move || rootfs::commit(&store, rootfs, epoch)).await?)
+        let layer = blocking(move || rootfs::commit(&store, rootfs, epoch)).await?;
+        if let Some(l) = &layer {
+            self.new_layers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(l.diff_id.clone());
+        }
+        Ok(layer)
     }
 
     async fn write_image(
         &self,
         config_json: &[u8],
         layers: &[Layer],
+        ctx: &OpContext,
     ) -> Result<ImageRecord, WorkerError> {
         let store = self.store.clone();
         let config = config_json.to_vec();
         let layers = layers.to_vec();
-        Ok(blocking(move || image::write_image(&store, &config, &layers)).await?)
+        let tags = self.tags.clone();
+        let ctx = ctx.clone();
+        Ok(blocking(move || {
+            image::write_image(&store, &config, &layers, &tags, &|s| ctx.status(s))
+        })
+        .await?)
     }
 }

@@ -503,3 +503,20 @@ fn ctrl_c_stops_the_build_and_leaves_nothing() {
         "mounts left under the root"
     );
 }
+
+/// `kiln prune` keeps cached layers until it clears the build cache itself;
+/// then a rebuild runs its steps again.
+#[test]
+fn prune_clears_the_build_cache() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    root.build_ok(ctx.path(), Vec::<&str>::new());
+    let roots = std::fs::read_to_string(root.root_dir().join("meta/roots/build-cache.json"))
+        .expect("the build registered its layers as GC roots");
+    assert!(roots.contains("sha256:"), "{roots}");
+    let out = root.ok(["prune"]);
+    assert!(out.contains("cache records"), "{out}");
+    let again = root.build_ok(ctx.path(), Vec::<&str>::new());
+    assert_eq!(ran_steps(&again), vec!["[2/2] RUN echo x > /x"], "{again}");
+}

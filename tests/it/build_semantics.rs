@@ -250,3 +250,19 @@ fn local_output_is_the_root_filesystem() {
     // What a later layer deleted is not there.
     assert!(!out.path().join("bin/vi").exists());
 }
+
+#[test]
+fn later_steps_see_earlier_deletions() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN rm /bin/vi && mkdir -p /d/sub && echo f > /d/sub/f\nRUN test ! -e /bin/vi && rm -r /d && mkdir /d && echo g > /d/g\nRUN test ! -e /bin/vi && test ! -e /d/sub && cat /d/g > /seen\n",
+    )]);
+    let out = export(&root, ctx.path(), &[]);
+    assert_eq!(read(&out, "/seen"), "g\n");
+    assert!(!out.path().join("d/sub").exists());
+    // A rebuild of the last step alone (the others cached) sees the same.
+    let out2 = export(&root, ctx.path(), &["--no-cache"]);
+    assert_eq!(read(&out2, "/seen"), "g\n");
+}

@@ -19,6 +19,7 @@ mod login;
 mod parse;
 mod registry;
 mod run;
+mod run_images;
 mod run_lifecycle;
 mod sandbox;
 mod store;

@@ -216,7 +216,7 @@ fn record(
     let xattrs = meta::read_xattrs(e.abs)?;
     head.extend_from_slice(&(xattrs.len() as u64).to_le_bytes());
     for (k, v) in &xattrs {
-        field(&mut head, k);
+        field(&mut head, k.as_bytes());
         field(&mut head, v);
     }
     let file = ft.is_file().then(|| FileSlot {

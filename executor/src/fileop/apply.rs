@@ -14,7 +14,7 @@ use super::select::{Entry, Event, Filters, Match, walk};
 use super::{Chmod, CopyStats, FileOpError, Owner};
 
 /// How copied entries get their metadata.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MetaPolicy<'a> {
     /// Owner of every copied entry; `None` keeps the source's.
     pub(crate) owner: Option<Owner>,
@@ -122,11 +122,24 @@ impl<'a> Copier<'a> {
     }
 
     fn leaf(&mut self, e: &Entry<'_>, dst: &Path, shown: &str) -> Result<(), FileOpError> {
-        remove_file_target(dst, &join_shown(shown, e.sub))?;
-        let ft = e.meta.file_type();
+        self.copy_leaf(e.abs, e.meta, dst, &join_shown(shown, e.sub))
+    }
+
+    /// Copies the non-directory `src` (metadata `meta`) to `dst` (shown
+    /// as `shown` in errors), replacing a file there, keeping hard links
+    /// among what this copier copied, then applies the metadata policy.
+    pub(crate) fn copy_leaf(
+        &mut self,
+        src: &Path,
+        meta: &Metadata,
+        dst: &Path,
+        shown: &str,
+    ) -> Result<(), FileOpError> {
+        remove_file_target(dst, shown)?;
+        let ft = meta.file_type();
         if ft.is_file() {
-            if e.meta.nlink() > 1 {
-                let key = (e.meta.dev(), e.meta.ino());
+            if meta.nlink() > 1 {
+                let key = (meta.dev(), meta.ino());
                 if let Some(first) = self.links.get(&key) {
                     std::fs::hard_link(first, dst)
                         .map_err(FileOpError::io("create hard link", dst))?;
@@ -135,18 +148,18 @@ impl<'a> Copier<'a> {
                 }
                 self.links.insert(key, dst.to_path_buf());
             }
-            self.stats.bytes += copy_file_data(e.abs, dst)?;
+            self.stats.bytes += copy_file_data(src, dst)?;
             self.stats.files += 1;
         } else if ft.is_symlink() {
-            let target = std::fs::read_link(e.abs).map_err(FileOpError::io("read link", e.abs))?;
+            let target = std::fs::read_link(src).map_err(FileOpError::io("read link", src))?;
             std::os::unix::fs::symlink(&target, dst)
                 .map_err(FileOpError::io("create symlink", dst))?;
             self.stats.files += 1;
         } else {
-            meta::make_special(dst, e.meta)?;
+            meta::make_special(dst, meta)?;
             self.stats.files += 1;
         }
-        self.policy.apply(e.abs, e.meta, dst)
+        self.policy.apply(src, meta, dst)
     }
 }
 

@@ -48,7 +48,7 @@ pub use error::{FileOpError, PatternCause};
 pub use http::{Downloaded, download, parse_checksum};
 pub use pattern::{PathMatcher, PatternCompiler};
 
-use apply::{Copier, MetaPolicy};
+pub(crate) use apply::{Copier, MetaPolicy};
 use plan::Item;
 
 /// A numeric owner (user id and group id) in the destination image.

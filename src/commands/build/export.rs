@@ -35,28 +35,6 @@ pub async fn finish(
     push: bool,
     progress: &Progress,
 ) -> Result<(), Failure> {
-    if !tags.is_empty() {
-        let v = progress.vertex();
-        progress.started(v, "naming the image");
-        for t in tags {
-            let store = store.clone();
-            let r = t.clone();
-            let target = out.image.manifest.clone();
-            tokio::task::spawn_blocking(move || {
-                // A tag that already names this image is left alone.
-                match store.resolve(&r) {
-                    Ok(Some(d)) if d.digest() == target.digest() => Ok(None),
-                    _ => store.tag(&r, &target),
-                }
-            })
-            .await
-            .into_diagnostic()?
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot tag the image {t}"))?;
-            progress.status(v, &format!("naming to {t} done"));
-        }
-        progress.completed(v);
-    }
     for o in outputs {
         let v = progress.vertex();
         match o {
