@@ -374,10 +374,14 @@ fn dockerignore_filters_the_context() {
     require_root!();
     let root = TestRoot::with_busybox();
     let ctx = build_context(&[
-        (".dockerignore", "*.log\n!keep.log\nsecret/\n**/*.tmp\n"),
+        (
+            ".dockerignore",
+            "*.log\n!keep.log\nsecret/\n!secret/public\n**/*.tmp\n",
+        ),
         ("a.log", "a\n"),
         ("keep.log", "k\n"),
         ("secret/key", "s\n"),
+        ("secret/public", "p\n"),
         ("sub/x.tmp", "t\n"),
         ("sub/ok.txt", "ok\n"),
         ("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"),
@@ -390,14 +394,15 @@ fn dockerignore_filters_the_context() {
     assert_eq!(
         sh(&root, "ignored", "cd /ctx && find . | sort"),
         ".\n./.dockerignore\n./Dockerfile\n./build\n./build/app.Dockerfile\n\
-         ./build/app.Dockerfile.dockerignore\n./keep.log\n./sub\n./sub/ok.txt\n"
+         ./build/app.Dockerfile.dockerignore\n./keep.log\n./secret\n./secret/public\n\
+         ./sub\n./sub/ok.txt\n"
     );
     let df = ctx.path().join("build/app.Dockerfile");
     root.build_ok(ctx.path(), ["-t", "own-ignore", "-f", df.to_str().unwrap()]);
     assert_eq!(
         sh(&root, "own-ignore", "cd /ctx && find . | sort"),
-        ".\n./.dockerignore\n./Dockerfile\n./a.log\n./secret\n./secret/key\n./sub\n\
-         ./sub/ok.txt\n./sub/x.tmp\n"
+        ".\n./.dockerignore\n./Dockerfile\n./a.log\n./secret\n./secret/key\n\
+         ./secret/public\n./sub\n./sub/ok.txt\n./sub/x.tmp\n"
     );
     // An ignored file does not exist for COPY.
     std::fs::write(
@@ -447,7 +452,8 @@ fn symlinks_stay_links_and_never_lead_out_of_the_context() {
     );
     // Named as sources, links that point out of the context resolve inside
     // it (as if the context were `/`), where there is no such file.
-    for source in ["abs", "rel-out", "up/host-secret"] {
+    // `..` in a source stops at the context's root, as in BuildKit.
+    for source in ["abs", "rel-out", "up/host-secret", "../host-secret"] {
         write(
             &ctx,
             "Dockerfile",

@@ -9,6 +9,7 @@ mod build_copy;
 mod build_copy_cache;
 mod build_copy_meta;
 mod build_heredoc;
+mod build_mounts;
 mod build_semantics;
 mod cli;
 mod diff;
