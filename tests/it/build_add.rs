@@ -7,9 +7,14 @@ use crate::file_server::{FileServer, LAST_MODIFIED_EPOCH, sha256_hex};
 use crate::require_root;
 use crate::util::*;
 
-/// A tar archive, optionally compressed, with `d/f.txt` (uid 1234) holding
-/// `content`.
+/// A tar archive with `d/f.txt` (uid 1234) holding `content`.
 fn tar_with(content: &str) -> Vec<u8> {
+    tar_in("d", content)
+}
+
+/// A tar archive with `DIR/f.txt` (uid 1234, DIR mode 0750) holding
+/// `content`.
+fn tar_in(dir: &str, content: &str) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Directory);
@@ -18,14 +23,15 @@ fn tar_with(content: &str) -> Vec<u8> {
     h.set_uid(1234);
     h.set_gid(1234);
     h.set_mtime(0);
-    b.append_data(&mut h, "d/", std::io::empty()).unwrap();
+    b.append_data(&mut h, format!("{dir}/"), std::io::empty())
+        .unwrap();
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o640);
     h.set_size(content.len() as u64);
     h.set_uid(1234);
     h.set_gid(1234);
     h.set_mtime(0);
-    b.append_data(&mut h, "d/f.txt", content.as_bytes())
+    b.append_data(&mut h, format!("{dir}/f.txt"), content.as_bytes())
         .unwrap();
     b.into_inner().unwrap()
 }
@@ -64,6 +70,8 @@ fn add_extracts_local_tar_archives_by_content() {
     write(c, "disguised.bin", &gzip(&tar_with("disguised\n")));
     let not_a_tar = gzip(b"just text\n");
     write(c, "text.gz", &not_a_tar);
+    write(c, "parts/one.tar", &tar_in("one", "1\n"));
+    write(c, "parts/two.tar", &tar_in("two", "2\n"));
     write(
         c,
         "Dockerfile",
@@ -74,7 +82,8 @@ fn add_extracts_local_tar_archives_by_content() {
           ADD plain.tar /plain/\n\
           ADD disguised.bin /disguised/\n\
           ADD text.gz /text/\n\
-          ADD --chown=app a.tar.gz /owned/\n\
+          ADD --chown=100:200 a.tar.gz /owned/\n\
+          ADD parts/*.tar /merged\n\
           ADD --unpack=false a.tar.gz /packed/\n\
           COPY a.tar.gz /copied/\n",
     );
@@ -83,10 +92,10 @@ fn add_extracts_local_tar_archives_by_content() {
         sh(
             &root,
             "added",
-            "cat /gz/d/f.txt /bz2/d/f.txt /xz/d/f.txt /plain/d/f.txt /disguised/d/f.txt; \
-             ls /text /packed /copied"
+            "cat /gz/d/f.txt /bz2/d/f.txt /xz/d/f.txt /plain/d/f.txt /disguised/d/f.txt \
+             /merged/one/f.txt /merged/two/f.txt; ls /text /packed /copied"
         ),
-        "gz\nbz2\nxz\nplain\ndisguised\n/copied:\na.tar.gz\n\n/packed:\na.tar.gz\n\n/text:\ntext.gz\n"
+        "gz\nbz2\nxz\nplain\ndisguised\n1\n2\n/copied:\na.tar.gz\n\n/packed:\na.tar.gz\n\n/text:\ntext.gz\n"
     );
     // Archive entries keep their owner and mode unless --chown says
     // otherwise; a compressed non-archive is copied as it is.
@@ -94,12 +103,19 @@ fn add_extracts_local_tar_archives_by_content() {
         stat(
             &root,
             "added",
-            &["/gz/d", "/gz/d/f.txt", "/owned/d/f.txt", "/text/text.gz"]
+            &[
+                "/gz/d",
+                "/gz/d/f.txt",
+                "/owned",
+                "/owned/d/f.txt",
+                "/text/text.gz"
+            ]
         ),
         [
             "750 1234:1234 directory",
             "640 1234:1234 regular file",
-            "640 1000:1000 regular file",
+            "755 100:200 directory",
+            "640 100:200 regular file",
             "644 0:0 regular file"
         ]
     );
@@ -118,6 +134,7 @@ fn add_downloads_urls_with_checksums() {
     let server = FileServer::start(vec![
         ("/files/hello.txt", hello.clone()),
         ("/files/archive.tar.gz", archive.clone()),
+        ("/", b"index\n".to_vec()),
     ]);
     let sum = format!("sha256:{}", sha256_hex(&hello));
     let hello_url = server.url("/files/hello.txt");
@@ -129,8 +146,11 @@ fn add_downloads_urls_with_checksums() {
              ADD {hello_url} /renamed\n\
              ADD --checksum={sum} {hello_url} /checked\n\
              ADD --chmod=755 {hello_url} /exec\n\
-             ADD {} /remote/\n",
-            server.url("/files/archive.tar.gz")
+             ADD {archive_url} /remote/\n\
+             ADD --unpack=true {archive_url} /unpacked/\n\
+             ADD {root_url} /unnamed/\n",
+            archive_url = server.url("/files/archive.tar.gz"),
+            root_url = server.url("/"),
         ),
     )]);
     build(&root, ctx.path(), "downloaded");
@@ -165,6 +185,16 @@ fn add_downloads_urls_with_checksums() {
     assert_eq!(
         sh(&root, "downloaded", "wc -c < /remote/archive.tar.gz").trim(),
         archive.len().to_string()
+    );
+    // `--unpack=true` extracts a remote archive; a URL without a file
+    // name gives `__unnamed__`, as BuildKit.
+    assert_eq!(
+        sh(
+            &root,
+            "downloaded",
+            "cat /unpacked/d/f.txt /unnamed/__unnamed__"
+        ),
+        "remote\nindex\n"
     );
     // The server's Last-Modified is the file's mtime.
     assert_eq!(

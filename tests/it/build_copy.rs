@@ -230,21 +230,25 @@ fn copy_from_a_stage_an_index_and_an_image() {
     let ctx = build_context(&[(
         "Dockerfile",
         "FROM busybox AS build\n\
-         RUN mkdir /out && echo built > /out/file && chown -R 1000:1000 /out && chmod 600 /out/file\n\
+         RUN mkdir /out && echo built > /out/file && chown -R 1000:1000 /out && chmod 600 /out/file && \
+         ln -s /out /abs-link && ln -s out /rel-link\n\
          FROM busybox\n\
          COPY --from=build /out/file /from-stage\n\
          COPY --from=0 /out/ /from-index/\n\
          COPY --from=busybox /etc/group /from-image\n\
-         COPY --from=build --chown=0:0 /out/file /chowned\n",
+         COPY --from=build --chown=0:0 /out/file /chowned\n\
+         COPY --from=build /abs-link/file /via-abs-link\n\
+         COPY --from=build /rel-link/file /via-rel-link\n",
     )]);
     build(&root, ctx.path(), "from");
     assert_eq!(
         sh(
             &root,
             "from",
-            "cat /from-stage /from-index/file && cmp /from-image /etc/group && echo same"
+            "cat /from-stage /from-index/file /via-abs-link /via-rel-link && \
+             cmp /from-image /etc/group && echo same"
         ),
-        "built\nbuilt\nsame\n"
+        "built\nbuilt\nbuilt\nbuilt\nsame\n"
     );
     // Ownership and mode come with files from another filesystem.
     assert_eq!(
@@ -431,22 +435,27 @@ fn symlinks_stay_links_and_never_lead_out_of_the_context() {
     symlink(&ctx, "abs", host_secret.to_str().unwrap());
     symlink(&ctx, "rel-out", "../host-secret");
     symlink(&ctx, "up", "..");
+    // A socket cannot be in a layer: it becomes an empty file.
+    let _listener = std::os::unix::net::UnixListener::bind(ctx.join("app.sock")).unwrap();
     write(
         &ctx,
         "Dockerfile",
-        b"FROM busybox\nCOPY . /all/\nCOPY link.txt /followed\nCOPY dirlink/ /through/\n",
+        b"FROM busybox\nCOPY . /all/\nCOPY link.txt /followed\nCOPY dirlink/ /through/\n\
+          COPY link* /matched/\n",
     );
     build(&root, &ctx, "links");
     let out = sh(
         &root,
         "links",
         "cd /all && for l in link.txt dirlink abs rel-out up; do echo \"$l -> $(readlink $l)\"; done; \
-         [ -L /followed ] || cat /followed; cat /through/f",
+         [ -L /followed ] || cat /followed; cat /through/f; \
+         [ -L /matched/link.txt ] || cat /matched/link.txt; stat -c '%F %s' /all/app.sock",
     );
     assert_eq!(
         out,
         format!(
-            "link.txt -> target.txt\ndirlink -> sub\nabs -> {}\nrel-out -> ../host-secret\nup -> ..\nT\nF\n",
+            "link.txt -> target.txt\ndirlink -> sub\nabs -> {}\nrel-out -> ../host-secret\nup -> ..\nT\nF\n\
+             T\nregular empty file 0\n",
             host_secret.display()
         )
     );

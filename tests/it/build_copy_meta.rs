@@ -87,7 +87,9 @@ fn chmod_sets_the_mode_of_everything_copied() {
         ("dir/sub/g", "g\n"),
         (
             "Dockerfile",
-            "FROM busybox\nCOPY --chmod=0751 a.txt /m-file\nCOPY --chmod=640 dir/ /m-dir/\n",
+            "FROM busybox\nCOPY --chmod=0751 a.txt /m-file\nCOPY --chmod=640 dir/ /m-dir/\n\
+             COPY --chmod=777 a.txt /parent/foo\nCOPY --chmod=770 a.txt /parent/sub/foo\n\
+             COPY --chmod=0 a.txt /zero\n",
         ),
     ]);
     build(&root, ctx.path(), "chmodded");
@@ -100,15 +102,25 @@ fn chmod_sets_the_mode_of_everything_copied() {
                 "/m-dir",
                 "/m-dir/f",
                 "/m-dir/sub",
-                "/m-dir/sub/g"
+                "/m-dir/sub/g",
+                "/parent",
+                "/parent/sub",
+                "/parent/sub/foo",
+                "/zero"
             ]
         ),
         [
             "751 0:0 regular file",
-            "755 0:0 directory",
+            // Directories the copy creates get the mode too (BuildKit
+            // 0.21+); existing ones are left alone.
+            "640 0:0 directory",
             "640 0:0 regular file",
             "640 0:0 directory",
-            "640 0:0 regular file"
+            "640 0:0 regular file",
+            "777 0:0 directory",
+            "770 0:0 directory",
+            "770 0:0 regular file",
+            "0 0:0 regular file"
         ]
     );
     let bad = build_context(&[

@@ -1,11 +1,12 @@
 //! Writing what a source selected into the destination root, with `cp -a`
 //! semantics as BuildKit's copier has them: directories merged, files
 //! replaced, symlinks copied as symlinks, hard links within one copy kept,
-//! device nodes recreated, owner/mode/times/xattrs copied or overridden.
+//! device nodes and FIFOs recreated, sockets turned into empty files,
+//! owner/mode/times/xattrs copied or overridden.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -122,7 +123,22 @@ impl<'a> Copier<'a> {
     }
 
     fn leaf(&mut self, e: &Entry<'_>, dst: &Path, shown: &str) -> Result<(), FileOpError> {
-        self.copy_leaf(e.abs, e.meta, dst, &join_shown(shown, e.sub))
+        let shown = join_shown(shown, e.sub);
+        if e.meta.file_type().is_socket() {
+            // A layer cannot hold a socket: COPY makes it an empty file
+            // with the socket's permission bits, as BuildKit does.
+            remove_file_target(dst, &shown)?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(dst)
+                .map_err(FileOpError::io("create", dst))?;
+            self.stats.files += 1;
+            return self.policy.apply(e.abs, e.meta, dst);
+        }
+        self.copy_leaf(e.abs, e.meta, dst, &shown)
     }
 
     /// Copies the non-directory `src` (metadata `meta`) to `dst` (shown

@@ -10,8 +10,9 @@
 //!   that matches nothing is allowed;
 //! - several sources need a directory destination;
 //! - a relative destination is relative to WORKDIR;
-//! - missing parents are created with mode 0755, owned by the `--chown`
-//!   owner (root without one);
+//! - missing parents (and a missing destination directory) are created
+//!   with mode 0755, or the `--chmod` mode when one is given (as BuildKit
+//!   does since 0.21), owned by the `--chown` owner (root without one);
 //! - a source symlink is followed inside its tree; symlinks below it are
 //!   copied as symlinks; nothing is ever resolved outside the source tree or
 //!   the destination root;
@@ -245,8 +246,19 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         .map(|m| m.is_dir())
         .unwrap_or(false);
     let several = items.len() > 1 || (opts.parents && !items.is_empty());
-    if items.len() > 1 && !dest_is_dir && !dest_exists_dir && !items.iter().all(|p| p.item.is_dir())
-    {
+    // Which items ADD extracts (into the destination, as a directory).
+    let archives: Vec<bool> = items
+        .iter()
+        .map(|p| match &p.item {
+            Item::Tree { m, .. } => opts.unpack && m.meta.is_file() && unpack::is_archive(&m.abs),
+            Item::Inline(_) => false,
+        })
+        .collect();
+    let all_dir_like = items
+        .iter()
+        .zip(&archives)
+        .all(|(p, archive)| p.item.is_dir() || *archive);
+    if items.len() > 1 && !dest_is_dir && !dest_exists_dir && !all_dir_like {
         return Err(FileOpError::DestinationNotDirectory {
             instruction: opts.instruction.name(),
             dest: req.dest.to_owned(),
@@ -261,8 +273,16 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         mode: None,
         time: None,
     });
-    for planned in items {
+    for (planned, &archive) in items.iter().zip(&archives) {
         let (item, owner) = (&planned.item, planned.owner);
+        // Directories the copy creates get the `--chmod` mode (applied to
+        // 0755 when symbolic), as BuildKit's copier does since fsutil's
+        // "custom chmod for parent directories"; archives are extracted
+        // into plain 0755 directories, as BuildKit's unpacking does.
+        let dir_mode = match opts.mode {
+            Some(c) if !archive => c.apply(0o755, true),
+            _ => 0o755,
+        };
         // Parents of the destination: the destination itself when it is a
         // directory, else its parent directory.
         let ensure = if treat_as_dir {
@@ -276,6 +296,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         };
         meta::mkdir_all(
             &ensure.under(dest_root),
+            dir_mode,
             opts.owner,
             opts.timestamp,
             &ensure.display(),
@@ -297,10 +318,11 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
                 total.bytes += f.content.len() as u64;
             }
             Item::Tree { m, .. } => {
-                if opts.unpack && m.meta.is_file() && unpack::is_archive(&m.abs) {
+                if archive {
                     let shown_ar = format!("/{}", m.resolved.rel());
                     meta::mkdir_all(
                         &dest_host,
+                        dir_mode,
                         opts.owner,
                         opts.timestamp,
                         &resolved_dest.display(),
@@ -316,6 +338,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
                     if !dest_host.exists() {
                         meta::mkdir_all(
                             &dest_host,
+                            dir_mode,
                             opts.owner,
                             opts.timestamp,
                             &resolved_dest.display(),
@@ -402,6 +425,7 @@ pub fn make_workdir(
     let mut created = Vec::new();
     meta::mkdir_all(
         &resolved.under(rootfs),
+        0o755,
         owner,
         timestamp,
         &resolved.display(),

@@ -255,9 +255,21 @@ fn chmod_sets_files_and_directories() {
     assert_eq!(mode(&f.root, "/m/sub"), 0o640);
     assert_eq!(
         mode(&f.root, "/m"),
-        0o755,
-        "the destination itself is a created parent"
+        0o640,
+        "directories the copy creates get the mode too (BuildKit 0.21+)"
     );
+    let m777 = parse_chmod("777").unwrap();
+    o.mode = Some(&m777);
+    run(&f, &["a.txt"], "/parent/foo", "/", o).unwrap();
+    let m770 = parse_chmod("770").unwrap();
+    o.mode = Some(&m770);
+    run(&f, &["a.txt"], "/parent/sub/foo", "/", o).unwrap();
+    assert_eq!(
+        mode(&f.root, "/parent"),
+        0o777,
+        "an existing parent is left"
+    );
+    assert_eq!(mode(&f.root, "/parent/sub"), 0o770);
     let suid = parse_chmod("4755").unwrap();
     o.mode = Some(&suid);
     run(&f, &["a.txt"], "/suid", "/", o).unwrap();
@@ -320,6 +332,22 @@ fn symbolic_chmod_applies_to_each_source_mode() {
     )
     .unwrap();
     assert_eq!(mode(&f.root, "/h"), 0o755);
+}
+
+#[test]
+fn sockets_become_empty_files() {
+    let f = fixture();
+    let _listener = std::os::unix::net::UnixListener::bind(f.ctx.join("dir/app.sock")).unwrap();
+    std::fs::set_permissions(
+        f.ctx.join("dir/app.sock"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    run(&f, &["dir"], "/s", "/", CopyOptions::copy()).unwrap();
+    let m = std::fs::symlink_metadata(f.root.join("s/app.sock")).unwrap();
+    assert!(m.is_file());
+    assert_eq!(m.len(), 0);
+    assert_eq!(mode(&f.root, "/s/app.sock"), 0o640);
 }
 
 #[test]
@@ -564,6 +592,20 @@ fn add_extracts_local_archives_copy_does_not() {
     o.unpack = false;
     run(&f, &["pkg.bin"], "/kept/", "/", o).unwrap();
     assert!(f.root.join("kept/pkg.bin").is_file());
+    // Several archives extract into one destination, slash or not.
+    std::fs::write(f.ctx.join("one.tar.gz"), targz(&[("one", b"1")])).unwrap();
+    std::fs::write(f.ctx.join("two.tar.gz"), targz(&[("two", b"2")])).unwrap();
+    run(&f, &["*.tar.gz"], "/both", "/", CopyOptions::add()).unwrap();
+    assert_eq!(read(&f.root, "/both/one"), "1");
+    assert_eq!(read(&f.root, "/both/two"), "2");
+    // Archives are extracted into plain 0755 directories, whatever
+    // --chmod says (BuildKit's unpacking ignores it).
+    let m600 = parse_chmod("600").unwrap();
+    let mut o = CopyOptions::add();
+    o.mode = Some(&m600);
+    run(&f, &["pkg.bin"], "/deep/opt", "/", o).unwrap();
+    assert_eq!(mode(&f.root, "/deep"), 0o755);
+    assert_eq!(mode(&f.root, "/deep/opt"), 0o755);
     // A file that is not an archive is copied by ADD.
     run(&f, &["a.txt"], "/plain/", "/", CopyOptions::add()).unwrap();
     assert_eq!(read(&f.root, "/plain/a.txt"), "A");
