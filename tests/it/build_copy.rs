@@ -238,17 +238,21 @@ fn copy_from_a_stage_an_index_and_an_image() {
          COPY --from=busybox /etc/group /from-image\n\
          COPY --from=build --chown=0:0 /out/file /chowned\n\
          COPY --from=build /abs-link/file /via-abs-link\n\
-         COPY --from=build /rel-link/file /via-rel-link\n",
+         COPY --from=build /rel-link/file /via-rel-link\n\
+         WORKDIR /work\n\
+         COPY --from=build out/file relative-source\n",
     )]);
     build(&root, ctx.path(), "from");
     assert_eq!(
         sh(
             &root,
             "from",
-            "cat /from-stage /from-index/file /via-abs-link /via-rel-link && \
+            "cat /from-stage /from-index/file /via-abs-link /via-rel-link /work/relative-source && \
              cmp /from-image /etc/group && echo same"
         ),
-        "built\nbuilt\nbuilt\nbuilt\nsame\n"
+        // A relative source of --from is relative to that filesystem's root,
+        // not to WORKDIR.
+        "built\nbuilt\nbuilt\nbuilt\nbuilt\nsame\n"
     );
     // Ownership and mode come with files from another filesystem.
     assert_eq!(
@@ -480,16 +484,34 @@ fn workdir_creates_the_directory() {
     let root = TestRoot::with_busybox();
     let ctx = build_context(&[(
         "Dockerfile",
-        "FROM busybox\nWORKDIR /w/x/y\nWORKDIR rel\nWORKDIR /tmp\n",
+        "FROM scratch AS bare\nWORKDIR /foo\nWORKDIR /\n\
+         FROM busybox\nRUN mkdir /mine && chown 1000:1000 /mine\n\
+         COPY --from=bare / /from-scratch/\n\
+         WORKDIR /w/x/y\nWORKDIR rel\nWORKDIR /mine\nWORKDIR /tmp\n",
     )]);
     build(&root, ctx.path(), "workdirs");
     assert_eq!(
-        stat(&root, "workdirs", &["/w", "/w/x/y", "/w/x/y/rel", "/tmp"]),
+        stat(
+            &root,
+            "workdirs",
+            &[
+                "/w",
+                "/w/x/y",
+                "/w/x/y/rel",
+                "/mine",
+                "/tmp",
+                "/from-scratch/foo"
+            ]
+        ),
         [
             "755 0:0 directory",
             "755 0:0 directory",
             "755 0:0 directory",
-            "1777 0:0 directory"
+            // An existing directory is left as it is.
+            "755 1000:1000 directory",
+            "1777 0:0 directory",
+            // Even an empty image gets its WORKDIR.
+            "755 0:0 directory"
         ]
     );
     assert_eq!(sh(&root, "workdirs", "pwd"), "/tmp\n");

@@ -28,27 +28,31 @@ fn heredocs_make_files() {
          COPY --chmod=755 <<EOF /h/script.sh\n\
          #!/bin/sh\n\
          echo from script\n\
-         EOF\n",
+         EOF\n\
+         COPY --chown=app <<-EOF /h/tabs\n\
+         \tindented\n\
+         \tEOF\n",
     )]);
     build(&root, ctx.path(), "heredocs");
     assert_eq!(
         sh(
             &root,
             "heredocs",
-            "cat /h/greeting /h/literal /h/multi/one.txt /h/multi/two.txt; /h/script.sh"
+            "cat /h/greeting /h/literal /h/multi/one.txt /h/multi/two.txt; /h/script.sh; cat /h/tabs"
         ),
-        "hello world\nhello $WHO\nfirst\nsecond\nfrom script\n"
+        "hello world\nhello $WHO\nfirst\nsecond\nfrom script\nindented\n"
     );
     assert_eq!(
         stat(
             &root,
             "heredocs",
-            &["/h/greeting", "/h/multi/two.txt", "/h/script.sh"]
+            &["/h/greeting", "/h/multi/two.txt", "/h/script.sh", "/h/tabs"]
         ),
         [
             "644 0:0 regular file",
             "644 0:0 regular file",
-            "755 0:0 regular file"
+            "755 0:0 regular file",
+            "644 1000:1000 regular file"
         ]
     );
 }
@@ -74,11 +78,19 @@ fn heredocs_make_run_scripts() {
          EOF\n\
          RUN <<EOF sh -e\n\
          echo piped > /r4\n\
-         EOF\n",
+         EOF\n\
+         RUN cat <<A > /r5 && cat <<B >> /r5\n\
+         first\n\
+         A\n\
+         second\n\
+         B\n\
+         RUN <<-EOF\n\
+         \techo tabbed > /r6\n\
+         \tEOF\n",
     )]);
     build(&root, ctx.path(), "scripts");
     assert_eq!(
-        sh(&root, "scripts", "cat /r1 /r2 /r3 /r4"),
-        "one\ntwo\nawk ran\nline hi\npiped\n"
+        sh(&root, "scripts", "cat /r1 /r2 /r3 /r4 /r5 /r6"),
+        "one\ntwo\nawk ran\nline hi\npiped\nfirst\nsecond\ntabbed\n"
     );
 }

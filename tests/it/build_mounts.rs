@@ -22,7 +22,9 @@ fn cache_mounts_persist_between_builds_per_id() {
          ARG N\n\
          RUN --mount=type=cache,target=/cache echo \"default $N\" >> /cache/log && cp /cache/log /seen-default\n\
          RUN --mount=type=cache,id=other,target=/cache echo \"other $N\" >> /cache/log && cp /cache/log /seen-other\n\
-         RUN --mount=type=cache,id=/cache,target=/elsewhere cp /elsewhere/log /seen-by-id\n",
+         RUN --mount=type=cache,id=/cache,target=/elsewhere cp /elsewhere/log /seen-by-id\n\
+         ENV OWNED=/owned-cache\n\
+         RUN --mount=type=cache,target=$OWNED,uid=1001,gid=1002,mode=0751 stat -c '%u %g %a' $OWNED > /owned\n",
     )]);
     root.build_ok(ctx.path(), ["--build-arg", "N=1"]);
     root.build_ok(ctx.path(), ["-t", "cached", "--build-arg", "N=2"]);
@@ -30,12 +32,12 @@ fn cache_mounts_persist_between_builds_per_id() {
         sh(
             &root,
             "cached",
-            "cat /seen-default; echo; cat /seen-other; echo; cat /seen-by-id; \
+            "cat /seen-default; echo; cat /seen-other; echo; cat /seen-by-id /owned; \
              [ -e /cache/log ] && echo in-the-image; true"
         ),
         // The default id is the target; the mount's files never reach the
         // image.
-        "default 1\ndefault 2\n\nother 1\nother 2\n\ndefault 1\ndefault 2\n"
+        "default 1\ndefault 2\n\nother 1\nother 2\n\ndefault 1\ndefault 2\n1001 1002 751\n"
     );
 }
 
@@ -207,7 +209,8 @@ fn bind_mounts_read_the_context_and_stages_and_discard_writes() {
              RUN --mount=type=bind,from=stage,source=/out,target=/o cat /o/s > /from-stage\n\
              RUN --mount=type=bind,target=/ctx sh -c 'if touch /ctx/new 2>/dev/null; then echo writable; else echo read-only; fi' > /ro\n\
              RUN --mount=type=bind,target=/ctx,rw sh -c 'echo changed > /ctx/data/f && touch /ctx/new && cat /ctx/data/f' > /rw\n\
-             RUN --mount=type=bind,source=data,target=/data cat /data/f > /after-rw\n",
+             RUN --mount=type=bind,source=data,target=/data cat /data/f > /after-rw\n\
+             RUN --mount=source=.,target=/tmp/all --mount=source=data/f,target=/tmp/f cat /tmp/all/data/f /tmp/f > /both\n",
         ),
     ]);
     build(&root, ctx.path(), "binds");
@@ -215,9 +218,10 @@ fn bind_mounts_read_the_context_and_stages_and_discard_writes() {
         sh(
             &root,
             "binds",
-            "cat /from-ctx /ctx-listing /from-stage /ro /rw /after-rw; ls -A /ctx /data 2>/dev/null; true"
+            "cat /from-ctx /ctx-listing /from-stage /ro /rw /after-rw /both; ls -A /ctx /data 2>/dev/null; true"
         ),
-        "from context\n.dockerignore\nDockerfile\ndata\nfrom stage\nread-only\nchanged\nfrom context\n"
+        "from context\n.dockerignore\nDockerfile\ndata\nfrom stage\nread-only\nchanged\nfrom context\n\
+         from context\nfrom context\n"
     );
     // The context on the host is untouched.
     assert_eq!(
@@ -225,6 +229,22 @@ fn bind_mounts_read_the_context_and_stages_and_discard_writes() {
         "from context\n"
     );
     assert!(!ctx.path().join("new").exists());
+    // The steps' cache keys follow what they mount: an ignored file
+    // changing keeps everything cached; a mounted file changing re-runs
+    // from the first step that mounts it (and not the other stage).
+    std::fs::write(ctx.path().join("ignored.txt"), "i2\n").unwrap();
+    let again = root.build_ok(ctx.path(), ["-t", "binds"]);
+    let (_, ran) = step_outcomes(&again);
+    assert!(ran.is_empty(), "{ran:?}\n{again}");
+    std::fs::write(ctx.path().join("data/f"), "v2\n").unwrap();
+    let changed = root.build_ok(ctx.path(), ["-t", "binds"]);
+    let (_, ran) = step_outcomes(&changed);
+    assert!(
+        ran.iter().any(|r| r.contains("cat /data/f > /from-ctx"))
+            && !ran.iter().any(|r| r.contains("mkdir /out")),
+        "{ran:?}\n{changed}"
+    );
+    assert_eq!(sh(&root, "binds", "cat /from-ctx /both"), "v2\nv2\nv2\n");
 }
 
 #[test]
