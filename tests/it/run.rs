@@ -104,7 +104,8 @@ fn exit_statuses_as_docker() {
     // kiln's own errors: 125.
     let out = root.run(["run", "--rm", "--memory", "1k", "busybox", "true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
-    let out = root.run(["run", "--rm", "no-such-image"]);
+    // (Never pulled: tests do not reach Docker Hub.)
+    let out = root.run(["run", "--rm", "--pull", "never", "no-such-image"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(stderr(&out).contains("no such image"), "{}", stderr(&out));
     // A detached start that cannot exec fails the same way.

@@ -355,3 +355,75 @@ fn state_survives_a_killed_supervisor() {
     assert_eq!(ps_json(&root, "orphan")["State"], "running");
     root.ok(["rm", "-f", "orphan"]);
 }
+
+#[test]
+fn detached_terminal_rm_and_exec_detach() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let _c = Containers(&root);
+    // -dt: the pseudo-terminal's output is logged.
+    root.ok([
+        "run",
+        "-dt",
+        "--name",
+        "tty",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; echo on-a-tty",
+    ]);
+    wait_for("tty to exit", || ps_json(&root, "tty")["State"] == "exited");
+    let logs = root.ok(["logs", "tty"]);
+    assert!(
+        logs.starts_with("/dev/pts/") && logs.contains("on-a-tty\r\n"),
+        "{logs:?}"
+    );
+    // -d --rm: the supervisor removes it when it ends.
+    root.ok([
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "brief",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "0.2",
+    ]);
+    wait_for("brief to be removed", || {
+        !root
+            .ok(["ps", "-a", "--format", "json"])
+            .contains("\"brief\"")
+    });
+    // exec -d returns at once; its work shows up later.
+    root.ok([
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let t = Instant::now();
+    root.ok([
+        "exec",
+        "-d",
+        "host",
+        "sh",
+        "-c",
+        "sleep 0.3; echo late > /tmp/late",
+    ]);
+    assert!(t.elapsed() < Duration::from_millis(1500));
+    wait_for("the detached exec", || {
+        root.run(["exec", "host", "cat", "/tmp/late"])
+            .status
+            .success()
+    });
+    root.ok(["rm", "-f", "host"]);
+}
