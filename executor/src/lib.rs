@@ -13,7 +13,7 @@
 //! - [`spec`]: docker's defaults as an OCI runtime spec.
 //! - [`user`]: `USER` resolution against an image's `/etc/passwd`.
 //! - [`snapshot`]: overlay stacks of unpacked layers with an upper
-//!   directory per step.
+//!   directory per step, or plain copies where overlayfs is not usable.
 //! - [`layer`]: a step's changes as a layer blob in the store.
 //! - [`fileop`]: COPY, ADD, WORKDIR and heredoc files applied onto a rootfs.
 //! - [`context`]: content checksums of what a COPY/ADD selects.
@@ -26,12 +26,15 @@ mod confined;
 pub mod context;
 pub mod fileop;
 pub mod layer;
+mod mountns;
+mod overlay;
 mod proc;
 pub mod sandbox;
 pub mod snapshot;
 pub mod spec;
 mod syscall;
 pub mod user;
+mod xattrs;
 
 pub use buildmount::{
     BindMount, CacheMount, MountContext, MountError, MountSpec, PreparedMounts, SecretMount,
@@ -40,16 +43,19 @@ pub use buildmount::{
 pub use confined::resolve_in_root;
 pub use context::{ContextChecksum, FileHashCache, checksum};
 pub use fileop::{
-    ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
-    Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, TreeKind, copy,
-    dest_path, download, make_workdir, parse_checksum, parse_chmod, resolve_owner,
+    Chmod, ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
+    Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, SymbolicMode, TreeKind,
+    copy, dest_path, download, make_workdir, parse_checksum, parse_chmod, resolve_owner,
 };
-pub use layer::{LAYER_MEDIA_TYPE, LayerError, LayerInfo, LayerOptions, write_layer};
+pub use layer::{
+    LAYER_MEDIA_TYPE, LayerError, LayerInfo, LayerOptions, write_layer, write_layer_from_copy,
+};
+pub use mountns::in_private_mount_namespace;
 pub use sandbox::{
     Cancel, CancelReason, EtcFiles, ExecRequest, ExitOutcome, FakeResult, FakeSandbox, HELPER_ARG,
     LineSplitter, OutputSink, OutputStream, OverlayRootfs, RecordedRequest, Rootfs, Running,
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
 pub use sandbox::{LinuxSandbox, helper_main};
-pub use snapshot::{ActiveSnapshot, SnapshotError, Snapshotter};
+pub use snapshot::{ActiveSnapshot, SNAPSHOTTER_ENV, SnapshotError, SnapshotMode, Snapshotter};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

@@ -15,6 +15,17 @@ fn mb_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs
 }
 
+/// CPU seconds (user + system) this process has used, all threads.
+fn cpu_secs() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF)
+        .map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+        .unwrap_or(0.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args
@@ -29,18 +40,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         size as f64 / 1e6
     );
     for algorithm in [Compression::Gzip, Compression::Zstd] {
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), cpu_secs());
         let out = compress_stream(
             &data[..],
             Vec::new(),
             CompressOptions { algorithm, threads },
         )?;
         let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
         println!(
-            "compress {algorithm}: {:.0} MB/s ({:.1} MB -> {:.1} MB)",
+            "compress {algorithm}: {:.0} MB/s ({:.1} MB -> {:.1} MB; {:.1} s wall, {:.1} s CPU = {:.0} MB per CPU-second)",
             mb_s(size, secs),
             size as f64 / 1e6,
-            out.len() as f64 / 1e6
+            out.len() as f64 / 1e6,
+            secs,
+            cpu,
+            mb_s(size, cpu)
         );
         let dir = tempfile::tempdir()?;
         let start = Instant::now();

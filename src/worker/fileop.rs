@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kiln_executor::{
-    ChownSpec, CopyOptions, CopyRequest, Downloaded, FileOpError, InlineFile, Instruction, Owner,
-    PathMatcher, PatternCompiler, Source, SourceTree, TreeKind,
+    ActiveSnapshot, ChownSpec, CopyOptions, CopyRequest, Downloaded, FileOpError, InlineFile,
+    Instruction, Owner, PathMatcher, PatternCompiler, SnapshotMode, Source, SourceTree, TreeKind,
 };
 use kiln_parser::DockerIgnore;
 use kiln_solver::{ChecksumRequest, CopyAction, FileAction, FileSource, OpContext, WorkerError};
@@ -85,19 +85,12 @@ pub async fn apply(
     action: &FileAction,
     _ctx: &OpContext,
 ) -> Result<(), WorkerError> {
-    let snap = rootfs.snapshot.rootfs();
-    let kiln_executor::Rootfs::Overlay(ov) = snap else {
-        return Err(BuildWorkerError::Unsupported {
-            what: "file operations without overlayfs",
-        }
-        .into());
-    };
     let epoch = timestamp(worker.source_date_epoch);
-    let dest_mount = (
-        ov.lowers.clone(),
-        Some((ov.upper.clone(), ov.work.clone())),
-        ov.mountpoint.clone(),
-    );
+    let dest_mount = match rootfs.snapshot.rootfs() {
+        kiln_executor::Rootfs::Overlay(ov) => (ov.lowers, Some((ov.upper, ov.work)), ov.mountpoint),
+        // A plain-copy snapshot is the rootfs itself: used without a mount.
+        kiln_executor::Rootfs::Dir(dir) => (vec![dir.clone()], None, dir),
+    };
     match action {
         FileAction::Mkdir {
             path,
@@ -130,6 +123,7 @@ async fn copy(
 ) -> Result<(), WorkerError> {
     let mut mounts = vec![dest_mount];
     let mut keep: Vec<tempfile::TempDir> = Vec::new();
+    let mut views: Vec<ActiveSnapshot> = Vec::new();
     let mut tree: Option<(PathBuf, TreeKind)> = None;
     let mut sources: Vec<Source> = Vec::new();
     let instruction = if c.unpack || matches!(c.from, FileSource::Url { .. }) {
@@ -152,9 +146,18 @@ async fn copy(
             let root = worker.root.clone();
             let chain2 = chain.clone();
             let lowers = blocking(move || lowers(&store, &root, &chain2)).await?;
-            let point = mountpoint(&worker.store.tmp_dir())?;
-            mounts.push((lowers, None, point.path().to_path_buf()));
-            keep.push(point);
+            if lowers.len() > 1 && worker.snapshotter.mode() == SnapshotMode::Copy {
+                // No overlayfs to stack the layers: read a plain copy.
+                let snapshotter = worker.snapshotter.clone();
+                let view = blocking(move || Ok(snapshotter.prepare(&lowers)?)).await?;
+                let dir = view.upper();
+                mounts.push((vec![dir.clone()], None, dir));
+                views.push(view);
+            } else {
+                let point = mountpoint(&worker.store.tmp_dir())?;
+                mounts.push((lowers, None, point.path().to_path_buf()));
+                keep.push(point);
+            }
             tree = Some((PathBuf::new(), TreeKind::Rootfs));
             sources.extend(c.sources.iter().cloned().map(Source::Path));
         }
@@ -177,7 +180,7 @@ async fn copy(
     };
     let c = c.clone();
     blocking(move || {
-        let _keep = keep;
+        let _keep = (keep, views);
         with_mounted(mounts, move |roots| {
             let dest_root = &roots[0];
             let o = owner(dest_root, c.chown.as_deref()).map_err(fileop_err)?;
@@ -206,7 +209,7 @@ async fn copy(
                 options: CopyOptions {
                     instruction,
                     owner: o,
-                    mode,
+                    mode: mode.as_ref(),
                     exclude: &c.excludes,
                     parents: c.parents,
                     unpack: c.unpack,

@@ -43,7 +43,7 @@ pub struct Context {
 pub struct KilnWorker {
     store: Store,
     root: PathBuf,
-    snapshotter: Snapshotter,
+    pub(crate) snapshotter: Snapshotter,
     sandbox: Arc<LinuxSandbox>,
     context: Context,
     secrets: HashMap<String, SecretSource>,

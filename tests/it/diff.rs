@@ -2,6 +2,9 @@
 //! created, changed and deleted files become the right tar entries and
 //! whiteouts, unpack over the base to the step's result, the same step
 //! twice gives the same digest, and nothing is left mounted or active.
+//! Every test runs on both snapshot modes (`KILN_SNAPSHOTTER=overlay` and
+//! the plain-copy fallback `copy`) with the same expectations, and the two
+//! modes give the same layer for the same step.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,9 +13,18 @@ use crate::require_root;
 use crate::sandbox::rootfs;
 use crate::util::*;
 
-fn diff(root: &TestRoot, lower: &Path, epoch: Option<&str>, script: &str) -> (String, u64) {
+const OVERLAY: &str = "overlay";
+const COPY: &str = "copy";
+
+fn diff(
+    root: &TestRoot,
+    mode: &str,
+    lower: &Path,
+    epoch: Option<&str>,
+    script: &str,
+) -> (String, u64) {
     let mut cmd = root.kiln(["debug", "diff", "--lower"]);
-    cmd.arg(lower);
+    cmd.arg(lower).env("KILN_SNAPSHOTTER", mode);
     match epoch {
         Some(e) => cmd.env("SOURCE_DATE_EPOCH", e),
         None => cmd.env_remove("SOURCE_DATE_EPOCH"),
@@ -39,9 +51,19 @@ const STEP: &str = "echo new > /etc/newfile; echo changed >> /etc/passwd; rm /et
 #[test]
 fn created_changed_deleted_files_become_entries_and_whiteouts() {
     require_root!();
+    entries_and_whiteouts(OVERLAY);
+}
+
+#[test]
+fn created_changed_deleted_files_become_entries_and_whiteouts_on_copies() {
+    require_root!();
+    entries_and_whiteouts(COPY);
+}
+
+fn entries_and_whiteouts(mode: &str) {
     let root = TestRoot::new();
     let base = rootfs();
-    let (digest, size) = diff(&root, base.path(), None, STEP);
+    let (digest, size) = diff(&root, mode, base.path(), None, STEP);
     let layer = blob(&root, &digest);
     assert_eq!(std::fs::metadata(&layer).unwrap().len(), size);
     // The digest is the sha256 of the uncompressed tar: its diffID.
@@ -137,20 +159,109 @@ fn created_changed_deleted_files_become_entries_and_whiteouts() {
 #[test]
 fn same_step_twice_gives_the_same_layer() {
     require_root!();
+    same_layer(OVERLAY);
+}
+
+#[test]
+fn same_step_twice_gives_the_same_layer_on_copies() {
+    require_root!();
+    same_layer(COPY);
+}
+
+/// The layer of `STEP` with times clamped, as both tests expect it.
+static STEP_LAYER: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn same_layer(mode: &str) {
     let root = TestRoot::new();
     let base = rootfs();
-    let (a, _) = diff(&root, base.path(), Some("0"), STEP);
+    let (a, _) = diff(&root, mode, base.path(), Some("0"), STEP);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (b, _) = diff(&root, base.path(), Some("0"), STEP);
+    let (b, _) = diff(&root, mode, base.path(), Some("0"), STEP);
     assert_eq!(a, b);
+    // The other snapshot mode gives the same bytes.
+    let other = if mode == OVERLAY { COPY } else { OVERLAY };
+    let (o, _) = diff(&root, other, base.path(), Some("0"), STEP);
+    assert_eq!(a, o, "{mode} and {other} snapshots disagree");
+    let mut known = STEP_LAYER.lock().unwrap_or_else(|p| p.into_inner());
+    assert_eq!(known.get_or_insert_with(|| a.clone()), &a);
+    drop(known);
     // A different change gives a different layer.
-    let (c, _) = diff(&root, base.path(), Some("0"), "echo other > /etc/newfile");
+    let (c, _) = diff(
+        &root,
+        mode,
+        base.path(),
+        Some("0"),
+        "echo other > /etc/newfile",
+    );
     assert_ne!(a, c);
     // A step that changes nothing gives the empty layer.
-    let (empty, size) = diff(&root, base.path(), Some("0"), "true");
+    let (empty, size) = diff(&root, mode, base.path(), Some("0"), "true");
     assert_eq!(size, 1024);
     assert_eq!(
         empty,
         "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
     );
+}
+
+/// The files of a directory as one normalised tar (names sorted, times
+/// zeroed): equal when the trees are.
+fn tree_bytes(dir: &Path) -> Vec<u8> {
+    let out = Command::new("tar")
+        .args([
+            "--sort=name",
+            "--mtime=@0",
+            "--numeric-owner",
+            "-cf",
+            "-",
+            "-C",
+        ])
+        .arg(dir)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    out.stdout
+}
+
+#[test]
+fn a_build_on_plain_copies_gives_what_overlay_gives() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS base\n\
+             RUN echo one > /one && rm /etc/group && rm -r /home && mkdir -p /home/app\n\
+             COPY hello.txt /hello.txt\n\
+             WORKDIR /work\n\
+             RUN cat /hello.txt /one > /work/both\n\
+             FROM busybox\n\
+             COPY --from=base /work /work\n\
+             RUN cat /work/both > /copied\n",
+        ),
+        ("hello.txt", "hello\n"),
+    ]);
+    let mut trees = Vec::new();
+    for mode in [OVERLAY, COPY] {
+        let out = tempfile::tempdir().unwrap();
+        let dest = format!("type=local,dest={}", out.path().display());
+        let built = root
+            .kiln(["build", "--progress", "plain", "--no-cache", "-o", &dest])
+            .arg(ctx.path())
+            .env("KILN_SNAPSHOTTER", mode)
+            .output()
+            .unwrap();
+        assert_success(&built);
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("copied")).unwrap(),
+            "hello\none\n",
+            "{mode}"
+        );
+        trees.push(tree_bytes(out.path()));
+    }
+    assert!(trees[0] == trees[1], "overlay and copy builds differ");
+    let active = std::fs::read_dir(root.root_dir().join("snapshots/active"))
+        .unwrap()
+        .count();
+    assert_eq!(active, 0);
 }

@@ -12,12 +12,6 @@ use nix::sys::time::TimeSpec;
 
 use super::{FileOpError, Owner};
 
-/// Extended attributes never copied: overlayfs bookkeeping of a snapshot
-/// directory would change how the destination layer is read.
-fn skip_xattr(name: &[u8]) -> bool {
-    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
-}
-
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -74,61 +68,16 @@ pub(crate) fn source_times(meta: &Metadata) -> (TimeSpec, TimeSpec) {
     )
 }
 
-/// Copies extended attributes from `src` to `dst` (neither followed).
-/// Attributes the destination filesystem refuses are skipped with a log
-/// line, as BuildKit does.
+/// Copies extended attributes from `src` to `dst` (neither followed),
+/// overlayfs's own left out; see [`crate::xattrs::copy`].
 pub(crate) fn copy_xattrs(src: &Path, dst: &Path) -> Result<(), FileOpError> {
-    let names = match xattr::list(src) {
-        Ok(n) => n,
-        Err(e) if is_unsupported(&e) => return Ok(()),
-        Err(e) => return Err(FileOpError::io("list extended attributes of", src)(e)),
-    };
-    for name in names {
-        use std::os::unix::ffi::OsStrExt;
-        if skip_xattr(name.as_bytes()) {
-            continue;
-        }
-        let value = match xattr::get(src, &name) {
-            Ok(Some(v)) => v,
-            Ok(None) => continue,
-            Err(e) => return Err(FileOpError::io("read extended attribute of", src)(e)),
-        };
-        if let Err(e) = xattr::set(dst, &name, &value) {
-            tracing::warn!(path = %dst.display(), xattr = ?name, error = %e, "extended attribute not copied");
-        }
-    }
-    Ok(())
+    crate::xattrs::copy(src, dst).map_err(FileOpError::io("copy extended attributes of", src))
 }
-
-/// Extended attributes as (name, value) pairs.
-pub(crate) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The extended attributes of `path` (not followed), sorted by name,
 /// without overlayfs bookkeeping.
-pub(crate) fn read_xattrs(path: &Path) -> Result<Xattrs, FileOpError> {
-    use std::os::unix::ffi::OsStrExt;
-    let names = match xattr::list(path) {
-        Ok(n) => n,
-        Err(e) if is_unsupported(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(FileOpError::io("list extended attributes of", path)(e)),
-    };
-    let mut out = Vec::new();
-    for name in names {
-        if skip_xattr(name.as_bytes()) {
-            continue;
-        }
-        if let Some(v) =
-            xattr::get(path, &name).map_err(FileOpError::io("read extended attribute of", path))?
-        {
-            out.push((name.as_bytes().to_vec(), v));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn is_unsupported(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA))
+pub(crate) fn read_xattrs(path: &Path) -> Result<crate::xattrs::Xattrs, FileOpError> {
+    crate::xattrs::read(path).map_err(FileOpError::io("read extended attributes of", path))
 }
 
 /// Creates a device node, FIFO or socket like `src`.
@@ -140,11 +89,13 @@ pub(crate) fn make_special(dst: &Path, meta: &Metadata) -> Result<(), FileOpErro
 }
 
 /// `mkdir -p` inside an already resolved path: every directory created gets
-/// mode 0755, `owner` (root when none) and `time` when given. Existing
+/// `mode` (0755 unless `--chmod` says otherwise), `owner` (root when none)
+/// and `time` when given. Existing
 /// directories are left untouched; an existing non-directory is an error.
 /// Created directories are appended to `created`, parents first.
 pub(crate) fn mkdir_all(
     path: &Path,
+    mode: u32,
     owner: Option<Owner>,
     time: Option<SystemTime>,
     shown: &str,
@@ -170,15 +121,15 @@ pub(crate) fn mkdir_all(
             Some(0) | None => "/",
             Some(i) => &shown[..i],
         };
-        mkdir_all(parent, owner, time, parent_shown, created)?;
+        mkdir_all(parent, mode, owner, time, parent_shown, created)?;
     }
     match std::fs::create_dir(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => return Ok(()),
         Err(e) => return Err(FileOpError::io("create directory", path)(e)),
     }
-    chmod(path, 0o755)?;
     chown(path, owner.unwrap_or(Owner::ROOT))?;
+    chmod(path, mode)?;
     if let Some(t) = time {
         set_time(path, t)?;
     }

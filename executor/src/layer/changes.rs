@@ -1,17 +1,20 @@
-//! What a step changed, read from its overlay upper directory alone (no
-//! walk of the whole rootfs): new and changed entries, deletions (overlay's
-//! 0/0 character devices) as `.wh.<name>`, directories that replaced a
-//! lower one (`trusted.overlay.opaque=y`) followed by `.wh..wh..opq`.
-//! Directories that overlayfs merely copied up, unchanged, are left out.
+//! The entries of a layer as the two diff readers find them — from an
+//! overlay upper directory (`upper.rs`) or by comparing a plain-copy rootfs
+//! with its lowers (`compare.rs`) — and what both share: how a file on the
+//! host becomes an entry, hard links, whiteouts and opaque markers.
+//!
 //! Entries come out in a fixed order: each directory before its children,
 //! siblings sorted by their byte names (a whiteout under its tar name).
 
-use std::ffi::{CString, OsStr, OsString};
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+use crate::xattrs::{self, Xattrs};
 
 /// Name prefix of a whiteout entry in a layer tar.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -45,89 +48,9 @@ pub(crate) struct Change {
     pub gid: u32,
     pub mtime: i64,
     pub size: u64,
-    pub xattrs: Vec<(OsString, Vec<u8>)>,
+    pub xattrs: Xattrs,
     /// Where the content is (regular files).
     pub source: Option<PathBuf>,
-}
-
-/// Reads the extended attributes of `path` (not following symlinks),
-/// sorted by name, without overlayfs's own.
-pub(crate) fn xattrs(path: &Path) -> io::Result<Vec<(OsString, Vec<u8>)>> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: a NUL-terminated path; a null buffer asks for the size.
-    let len = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
-    if len < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOTSUP) => Ok(Vec::new()),
-            _ => Err(e),
-        };
-    }
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    let mut names = vec![0u8; len as usize];
-    // SAFETY: the buffer has the size just reported.
-    let len = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if len < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    names.truncate(len as usize);
-    let mut out = Vec::new();
-    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        if name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.") {
-            continue;
-        }
-        let cname = CString::new(name).map_err(io::Error::other)?;
-        let value = get_xattr(&c, &cname)?.unwrap_or_default();
-        out.push((OsStr::from_bytes(name).to_os_string(), value));
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn get_xattr(path: &CString, name: &CString) -> io::Result<Option<Vec<u8>>> {
-    // SAFETY: NUL-terminated strings; a null buffer asks for the size.
-    let len = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
-    if len < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENODATA) | Some(libc::ENOTSUP) => Ok(None),
-            _ => Err(e),
-        };
-    }
-    let mut value = vec![0u8; len as usize];
-    // SAFETY: the buffer has the size just reported.
-    let len = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    if len < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    value.truncate(len as usize);
-    Ok(Some(value))
-}
-
-fn is_opaque(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    ["trusted.overlay.opaque", "user.overlay.opaque"]
-        .iter()
-        .any(|n| {
-            let name = CString::new(*n).unwrap_or_default();
-            matches!(get_xattr(&c, &name), Ok(Some(v)) if v == b"y")
-        })
-}
-
-/// An overlay whiteout: a character device 0/0.
-fn is_whiteout(meta: &Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
 /// Errors while reading a diff.
@@ -139,15 +62,13 @@ pub struct DiffReadError {
     pub source: io::Error,
 }
 
-struct Walker<'a> {
-    upper: &'a Path,
-    lowers: &'a [PathBuf],
-    /// (dev, ino) → first path, for hard links.
-    links: std::collections::HashMap<(u64, u64), PathBuf>,
-    out: Vec<Change>,
+/// A `DiffReadError` maker for `path`.
+pub(crate) fn read_err(path: PathBuf) -> impl FnOnce(io::Error) -> DiffReadError {
+    move |source| DiffReadError { path, source }
 }
 
-fn base_change(path: PathBuf, meta: &Metadata, kind: Kind) -> Change {
+/// An entry with `meta`'s owner, mode and time, no content.
+pub(crate) fn base_change(path: PathBuf, meta: &Metadata, kind: Kind) -> Change {
     Change {
         path,
         kind,
@@ -161,123 +82,95 @@ fn base_change(path: PathBuf, meta: &Metadata, kind: Kind) -> Change {
     }
 }
 
-impl Walker<'_> {
-    fn err(&self, rel: &Path) -> impl FnOnce(io::Error) -> DiffReadError {
-        let path = self.upper.join(rel);
-        move |source| DiffReadError { path, source }
-    }
-
-    /// The metadata of `rel` in the topmost lower layer that has it.
-    fn lower(&self, rel: &Path) -> Option<Metadata> {
-        self.lowers.iter().find_map(|l| {
-            let m = std::fs::symlink_metadata(l.join(rel)).ok()?;
-            (!is_whiteout(&m)).then_some(m)
-        })
-    }
-
-    fn dir(&mut self, rel: &Path) -> Result<(), DiffReadError> {
-        let host = self.upper.join(rel);
-        let mut names: Vec<(Vec<u8>, OsString, Metadata)> = Vec::new();
-        for entry in std::fs::read_dir(&host).map_err(self.err(rel))? {
-            let entry = entry.map_err(self.err(rel))?;
-            let name = entry.file_name();
-            let meta =
-                std::fs::symlink_metadata(entry.path()).map_err(self.err(&rel.join(&name)))?;
-            let key = if is_whiteout(&meta) {
-                [WHITEOUT_PREFIX.as_bytes(), name.as_bytes()].concat()
-            } else {
-                name.as_bytes().to_vec()
-            };
-            names.push((key, name, meta));
-        }
-        names.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, name, meta) in names {
-            let child = rel.join(&name);
-            let path = self.upper.join(&child);
-            if is_whiteout(&meta) {
-                let mut c = base_change(rel.join(OsStr::from_bytes(&key)), &meta, Kind::Whiteout);
-                c.mode &= 0o7777;
-                self.out.push(c);
-                continue;
-            }
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                let opaque = is_opaque(&path);
-                let attrs = xattrs(&path).map_err(self.err(&child))?;
-                let unchanged = !opaque
-                    && self.lower(&child).is_some_and(|l| {
-                        l.is_dir()
-                            && l.mode() == meta.mode()
-                            && l.uid() == meta.uid()
-                            && l.gid() == meta.gid()
-                            && l.mtime() == meta.mtime()
-                            && l.mtime_nsec() == meta.mtime_nsec()
-                            && xattrs(&self.lowers_path(&child)).ok().as_ref() == Some(&attrs)
-                    });
-                if !unchanged {
-                    let mut c = base_change(child.clone(), &meta, Kind::Dir);
-                    c.xattrs = attrs;
-                    self.out.push(c);
-                    if opaque {
-                        let mut o = base_change(child.join(OPAQUE_MARKER), &meta, Kind::Whiteout);
-                        o.xattrs = Vec::new();
-                        self.out.push(o);
-                    }
-                }
-                self.dir(&child)?;
-                continue;
-            }
-            let kind = if ft.is_symlink() {
-                Kind::Symlink(std::fs::read_link(&path).map_err(self.err(&child))?)
-            } else if ft.is_file() {
-                Kind::File
-            } else if ft.is_char_device() {
-                Kind::Char(meta.rdev())
-            } else if ft.is_block_device() {
-                Kind::Block(meta.rdev())
-            } else if ft.is_fifo() {
-                Kind::Fifo
-            } else {
-                // Sockets have no place in a layer.
-                continue;
-            };
-            let mut c = base_change(child.clone(), &meta, kind);
-            c.xattrs = xattrs(&path).map_err(self.err(&child))?;
-            if c.kind == Kind::File {
-                if meta.nlink() > 1 {
-                    let key = (meta.dev(), meta.ino());
-                    if let Some(first) = self.links.get(&key) {
-                        c.kind = Kind::Hardlink(first.clone());
-                        self.out.push(c);
-                        continue;
-                    }
-                    self.links.insert(key, child.clone());
-                }
-                c.size = meta.len();
-                c.source = Some(path);
-            }
-            self.out.push(c);
-        }
-        Ok(())
-    }
-
-    fn lowers_path(&self, rel: &Path) -> PathBuf {
-        self.lowers
-            .iter()
-            .map(|l| l.join(rel))
-            .find(|p| std::fs::symlink_metadata(p).is_ok())
-            .unwrap_or_else(|| PathBuf::from("/nonexistent"))
+/// The whiteout entry `<dir>/.wh.<name>`: an empty file owned by root
+/// with no permissions (as overlayfs makes its whiteouts), dated `mtime`.
+pub(crate) fn whiteout(dir: &Path, name: &OsStr, mtime: i64) -> Change {
+    Change {
+        path: dir.join(whiteout_name(name)),
+        kind: Kind::Whiteout,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        mtime,
+        size: 0,
+        xattrs: Vec::new(),
+        source: None,
     }
 }
 
-/// The changes in `upper` over `lowers` (topmost first), in layer order.
-pub(crate) fn read_changes(upper: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>, DiffReadError> {
-    let mut w = Walker {
-        upper,
-        lowers,
-        links: Default::default(),
-        out: Vec::new(),
+/// `.wh.<name>`.
+pub(crate) fn whiteout_name(name: &OsStr) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(
+        &[WHITEOUT_PREFIX.as_bytes(), name.as_bytes()].concat(),
+    ))
+}
+
+/// The directory entry for `dir` (whose xattrs are `attrs`), followed by
+/// its opaque marker when it replaced what the lowers had there.
+pub(crate) fn dir_changes(rel: &Path, meta: &Metadata, attrs: Xattrs, opaque: bool) -> Vec<Change> {
+    let mut c = base_change(rel.to_path_buf(), meta, Kind::Dir);
+    c.xattrs = attrs;
+    let mut out = vec![c];
+    if opaque {
+        out.push(base_change(rel.join(OPAQUE_MARKER), meta, Kind::Whiteout));
+    }
+    out
+}
+
+/// Whether a directory's own metadata (not its entries) is the same in
+/// `a` (with attributes `a_attrs`) and `b` (read from `b_path`).
+pub(crate) fn same_dir_meta(a: &Metadata, a_attrs: &Xattrs, b: &Metadata, b_path: &Path) -> bool {
+    b.is_dir()
+        && a.mode() == b.mode()
+        && a.uid() == b.uid()
+        && a.gid() == b.gid()
+        && a.mtime() == b.mtime()
+        && a.mtime_nsec() == b.mtime_nsec()
+        && xattrs::read(b_path).ok().as_ref() == Some(a_attrs)
+}
+
+/// Hard links seen so far in one layer: `(dev, ino)` → the first path
+/// written.
+#[derive(Default)]
+pub(crate) struct Links(HashMap<(u64, u64), PathBuf>);
+
+/// The entry for the non-directory `host` (layer path `rel`, metadata
+/// `meta`): a file (its content read when the tar is written), symlink,
+/// device or FIFO — or a hard link to an earlier entry of the same layer.
+/// Sockets have no place in a layer: `None`.
+pub(crate) fn leaf_change(
+    links: &mut Links,
+    rel: &Path,
+    host: &Path,
+    meta: &Metadata,
+) -> io::Result<Option<Change>> {
+    let ft = meta.file_type();
+    let kind = if ft.is_symlink() {
+        Kind::Symlink(std::fs::read_link(host)?)
+    } else if ft.is_file() {
+        Kind::File
+    } else if ft.is_char_device() {
+        Kind::Char(meta.rdev())
+    } else if ft.is_block_device() {
+        Kind::Block(meta.rdev())
+    } else if ft.is_fifo() {
+        Kind::Fifo
+    } else {
+        return Ok(None);
     };
-    w.dir(Path::new(""))?;
-    Ok(w.out)
+    let mut c = base_change(rel.to_path_buf(), meta, kind);
+    c.xattrs = xattrs::read(host)?;
+    if c.kind == Kind::File {
+        if meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = links.0.get(&key) {
+                c.kind = Kind::Hardlink(first.clone());
+                return Ok(Some(c));
+            }
+            links.0.insert(key, rel.to_path_buf());
+        }
+        c.size = meta.len();
+        c.source = Some(host.to_path_buf());
+    }
+    Ok(Some(c))
 }

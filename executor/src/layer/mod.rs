@@ -1,6 +1,9 @@
-//! Layers: a step's changes (its overlay upper directory) written as an
-//! uncompressed OCI layer tar straight into the store, hashed while it is
-//! written (the blob digest is the diffID), never held in memory.
+//! Layers: a step's changes written as an uncompressed OCI layer tar
+//! straight into the store, hashed while it is written (the blob digest is
+//! the diffID), never held in memory. The changes are read from the
+//! step's overlay upper directory (`upper.rs`) or, for plain-copy
+//! snapshots, found by comparing the rootfs with its lowers
+//! (`compare.rs`); both give the same entries for the same step.
 //! Compression happens later, when the layer is pushed or saved.
 //!
 //! # Reproducibility
@@ -15,9 +18,12 @@
 //! twice gives the same digest even though it ran at different times.
 
 mod changes;
+mod compare;
 mod pax;
+mod upper;
 
 pub use changes::{DiffReadError, OPAQUE_MARKER, WHITEOUT_PREFIX};
+pub(crate) use compare::{Baseline, ctime};
 
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
@@ -63,21 +69,57 @@ pub enum LayerError {
     Write(#[source] io::Error),
 }
 
-/// Writes the changes in `upper` (over `lowers`, topmost first; used to
-/// leave out directories overlayfs only copied up) as a layer blob.
+/// Writes the changes in the overlay upper directory `upper` (over
+/// `lowers`, topmost first; used to leave out directories overlayfs only
+/// copied up) as a layer blob.
 pub fn write_layer(
     store: &Store,
     upper: &Path,
     lowers: &[PathBuf],
     options: &LayerOptions,
 ) -> Result<LayerInfo, LayerError> {
-    let changes = changes::read_changes(upper, lowers)?;
+    write_changes(store, &upper::read_changes(upper, lowers)?, options)
+}
+
+/// Writes what a step changed in the plain-copy `rootfs` of its lowers
+/// (topmost first) as a layer blob, comparing every entry with the lowers
+/// (see `compare.rs`; snapshots pass what they know of the copy instead).
+pub fn write_layer_from_copy(
+    store: &Store,
+    rootfs: &Path,
+    lowers: &[PathBuf],
+    options: &LayerOptions,
+) -> Result<LayerInfo, LayerError> {
+    write_changes(
+        store,
+        &compare::read_changes(rootfs, lowers, None)?,
+        options,
+    )
+}
+
+/// [`write_layer_from_copy`] with the snapshot's baseline.
+pub(crate) fn write_copy_layer(
+    store: &Store,
+    rootfs: &Path,
+    lowers: &[PathBuf],
+    baseline: &Baseline,
+    options: &LayerOptions,
+) -> Result<LayerInfo, LayerError> {
+    let changes = compare::read_changes(rootfs, lowers, Some(baseline))?;
+    write_changes(store, &changes, options)
+}
+
+fn write_changes(
+    store: &Store,
+    changes: &[changes::Change],
+    options: &LayerOptions,
+) -> Result<LayerInfo, LayerError> {
     let writer = store.blob_writer().map_err(LayerError::Store)?;
     let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, writer));
-    for change in &changes {
+    for change in changes {
         pax::append(&mut builder, change, options.source_date_epoch).map_err(|source| {
             LayerError::Archive {
-                path: upper.join(&change.path),
+                path: change.source.clone().unwrap_or_else(|| change.path.clone()),
                 source,
             }
         })?;

@@ -33,6 +33,7 @@ pub const ZSTD_LEVEL: i32 = 3;
 pub struct CompressOptions {
     pub algorithm: Compression,
     /// Compression threads (gzp workers / zstdmt workers), at least 1.
+    /// The default is one per core this process may run on.
     pub threads: usize,
 }
 
@@ -40,7 +41,7 @@ impl Default for CompressOptions {
     fn default() -> Self {
         CompressOptions {
             algorithm: Compression::Gzip,
-            threads: 2,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -79,9 +80,11 @@ pub fn compress_stream<R: Read, W: Write + Send + 'static>(
         }
         Compression::Zstd => {
             let mut z = zstd::stream::Encoder::new(writer, ZSTD_LEVEL)?;
-            if threads > 1 {
-                z.multithread(threads as u32)?;
-            }
+            // Always zstdmt, even with one worker: its output does not
+            // depend on the worker count, but differs from single-threaded
+            // zstd's, and a layer must compress to the same bytes on every
+            // machine.
+            z.multithread(threads as u32)?;
             copy_buffered(&mut reader, &mut z)?;
             z.finish()
         }
@@ -295,6 +298,8 @@ mod tests {
                         .unwrap()
                         .read_to_end(&mut back)
                         .unwrap();
+                    // deterministic whatever the thread count
+                    assert_eq!(outs[0], outs[1]);
                     assert_eq!(outs[1], outs[2]);
                 }
             }
