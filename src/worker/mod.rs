@@ -89,6 +89,29 @@ impl KilnWorker {
 }
 
 impl KilnWorker {
+    /// Starts unpacking a base image's layers in the background, so the
+    /// snapshot is ready (or nearly) when the first step needs it, while the
+    /// build computes its cache keys. Errors are left for `prepare` to
+    /// report; unpacking a snapshot that exists costs a stat.
+    fn unpack_ahead(&self, layers: &[Layer]) {
+        if layers
+            .iter()
+            .all(|l| self.store.snapshot(&l.diff_id).is_some())
+        {
+            return;
+        }
+        let store = self.store.clone();
+        let layers = layers.to_vec();
+        tokio::task::spawn_blocking(move || {
+            for l in &layers {
+                if let Err(e) = store.unpack_layer(&image::to_store_layer(l)) {
+                    tracing::debug!(diff_id = %l.diff_id, error = %e, "unpacking ahead failed");
+                    return;
+                }
+            }
+        });
+    }
+
     /// Saves what the build learnt: the hashes of context files, and the
     /// layers its steps wrote as GC roots of the build cache (so `kiln
     /// prune` keeps them until the build cache itself is pruned).
@@ -124,7 +147,10 @@ impl Worker for KilnWorker {
         ctx: &OpContext,
     ) -> Result<ResolvedImage, WorkerError> {
         let local = match image::resolve_local(&self.store, name, platform)? {
-            image::Local::Found(img) => return Ok(*img),
+            image::Local::Found(img) => {
+                self.unpack_ahead(&img.layers);
+                return Ok(*img);
+            }
             image::Local::Missing => None,
             image::Local::OtherPlatform(p) => Some(p),
         };
@@ -144,7 +170,11 @@ impl Worker for KilnWorker {
             _ = ctx.cancel.cancelled() => return Err(WorkerError::Cancelled),
         };
         match pulled {
-            Ok(img) => Ok(image::resolved(&self.store, &reference, &img)?),
+            Ok(img) => {
+                let img = image::resolved(&self.store, &reference, &img)?;
+                self.unpack_ahead(&img.layers);
+                Ok(img)
+            }
             Err(e) => Err(match local {
                 Some(have) => BuildWorkerError::OtherPlatform {
                     name: reference.familiar(),
