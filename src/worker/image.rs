@@ -121,7 +121,7 @@ pub fn write_image(
     if tags.is_empty() {
         // Recorded already (same manifest built before)? Then nothing to do.
         let recorded = store
-            .find_image(&manifest_digest.to_string())
+            .find_image(manifest_digest.as_ref())
             .is_ok_and(|i| i.target.digest() == &manifest_digest);
         if !recorded {
             store.add_image(&descriptor)?;

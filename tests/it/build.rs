@@ -459,7 +459,7 @@ fn ctrl_c_stops_the_build_and_leaves_nothing() {
         "Dockerfile",
         &format!("FROM busybox\nRUN echo started; {marker}\n"),
     )]);
-    let mut child = root
+    let child = root
         .kiln(["build", "--progress", "plain"])
         .arg(ctx.path())
         .stdout(std::process::Stdio::piped())
