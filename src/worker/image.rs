@@ -38,22 +38,30 @@ fn platform_matches(image: &kiln_registry::Image, platform: &Platform) -> bool {
     image.config.os() == platform.os() && image.config.architecture() == platform.architecture()
 }
 
+/// What the local store has for a name.
+pub enum Local {
+    Found(Box<ResolvedImage>),
+    Missing,
+    /// The image is here, but for this other platform (`os/arch`).
+    OtherPlatform(String),
+}
+
 /// Resolves `name` in the local store (an image of another platform than
 /// `platform` does not count).
-pub fn resolve_local(
-    store: &Store,
-    name: &str,
-    platform: &Platform,
-) -> Result<Option<ResolvedImage>, WorkerError> {
+pub fn resolve_local(store: &Store, name: &str, platform: &Platform) -> Result<Local, WorkerError> {
     let reference = reference(name)?;
     let Some(target) = store.resolve(&reference).map_err(BuildWorkerError::from)? else {
-        return Ok(None);
+        return Ok(Local::Missing);
     };
     let image = store.image_for(&target).map_err(BuildWorkerError::from)?;
     if !platform_matches(&image, platform) {
-        return Ok(None);
+        return Ok(Local::OtherPlatform(format!(
+            "{}/{}",
+            image.config.os(),
+            image.config.architecture()
+        )));
     }
-    Ok(Some(resolved(store, &reference, &image)?))
+    Ok(Local::Found(Box::new(resolved(store, &reference, &image)?)))
 }
 
 /// The solver's view of a store image.

@@ -123,9 +123,11 @@ impl Worker for KilnWorker {
         platform: &Platform,
         ctx: &OpContext,
     ) -> Result<ResolvedImage, WorkerError> {
-        if let Some(img) = image::resolve_local(&self.store, name, platform)? {
-            return Ok(img);
-        }
+        let local = match image::resolve_local(&self.store, name, platform)? {
+            image::Local::Found(img) => return Ok(*img),
+            image::Local::Missing => None,
+            image::Local::OtherPlatform(p) => Some(p),
+        };
         // Not here: pull it (metadata and layers) from its registry.
         let reference = image::reference(name)?;
         let options = kiln_registry::remote::PullOptions {
@@ -143,9 +145,17 @@ impl Worker for KilnWorker {
         };
         match pulled {
             Ok(img) => Ok(image::resolved(&self.store, &reference, &img)?),
-            Err(e) => Err(BuildWorkerError::Pull {
-                name: reference.familiar(),
-                source: e,
+            Err(e) => Err(match local {
+                Some(have) => BuildWorkerError::OtherPlatform {
+                    name: reference.familiar(),
+                    have,
+                    want: kiln_solver::format_platform(platform),
+                    source: e,
+                },
+                None => BuildWorkerError::Pull {
+                    name: reference.familiar(),
+                    source: e,
+                },
             }
             .into()),
         }

@@ -67,9 +67,17 @@ pub fn commit(
     rootfs: BuildRootfs,
     source_date_epoch: Option<i64>,
 ) -> Result<Option<Layer>, BuildWorkerError> {
+    let start = std::time::Instant::now();
     let info = rootfs
         .snapshot
         .write_layer(store, &LayerOptions { source_date_epoch })?;
+    tracing::debug!(
+        diff_id = %info.diff_id,
+        size = info.size,
+        entries = info.entries,
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        "step committed"
+    );
     if info.entries == 0 {
         return Ok(None);
     }
@@ -96,6 +104,11 @@ pub type StackMount = (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, PathBuf);
 /// when the snapshot exists already (another build made the same layer),
 /// the upper directory goes away with the step.
 fn keep_as_snapshot(store: &Store, rootfs: &BuildRootfs, diff_id: &oci_spec::image::Digest) {
+    // Only an overlay upper dir is the layer alone; a plain-copy snapshot
+    // holds the whole filesystem.
+    if rootfs.snapshot.mode() != kiln_executor::SnapshotMode::Overlay {
+        return;
+    }
     let Ok(dest) = store.snapshot_path(diff_id) else {
         return;
     };

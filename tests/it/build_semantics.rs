@@ -326,3 +326,35 @@ RUN --network=none sh -c 'grep -c : /proc/net/dev' > /ifaces-none
         stderr(&failed)
     );
 }
+
+#[test]
+fn platform_sets_the_image_platform_and_refuses_foreign_runs() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let other = if std::env::consts::ARCH == "x86_64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    let ctx = build_context(&[
+        ("f", "data\n"),
+        ("Dockerfile", "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n"),
+    ]);
+    root.build_ok(ctx.path(), ["--platform", other, "-t", "foreign"]);
+    let c = inspect(&root, "foreign");
+    assert_eq!(c["Architecture"], other.trim_start_matches("linux/"));
+    assert_eq!(c["Os"], "linux");
+    // A RUN step would need an emulator: a clear error instead.
+    let run = build_context(&[
+        ("f", "data\n"),
+        ("Dockerfile", "FROM scratch\nCOPY f /f\nRUN /f\n"),
+    ]);
+    let out = root.build(run.path(), ["--platform", other]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cross-platform RUN"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("Dockerfile:3"), "{}", stderr(&out));
+}
