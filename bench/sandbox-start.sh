@@ -1,7 +1,9 @@
 #!/bin/sh
 # Sandbox start-to-exit of /bin/true (target: under 10 ms median), measured
 # with hyperfine on the busybox rootfs; includes kiln's own start, the
-# helper re-exec, namespaces, mounts, pivot_root and the cleanup.
+# helper re-exec, namespaces, mounts, pivot_root and the cleanup. Prints
+# hyperfine's summary and the median of each command; the load before and
+# after (the figure needs a quiet machine).
 # usage: bench/sandbox-start.sh [path/to/kiln]     (needs root, hyperfine)
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,7 +13,16 @@ trap 'rm -rf "$work"' EXIT
 sh testdata/mkrootfs.sh "$work/rootfs.tar" >/dev/null
 mkdir "$work/rootfs"
 tar -xf "$work/rootfs.tar" -C "$work/rootfs"
-hyperfine -N --warmup 20 --runs 200 \
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+hyperfine -N --warmup 20 --runs 300 --export-json "$work/result.json" \
   "$kiln debug sandbox --rootfs $work/rootfs -- /bin/true" \
   "$kiln debug sandbox --rootfs $work/rootfs --network host -- /bin/true" \
   "$kiln debug sandbox --rootfs $work/rootfs --memory 64m --pids-limit 100 -- /bin/true"
+python3 - "$work/result.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    words = r["command"].split(" -- ")[0].split()
+    opts = " ".join(words[words.index("--rootfs") + 2:])
+    print(f"median {r['median'] * 1000:.2f} ms  ({opts or 'defaults'})")
+PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

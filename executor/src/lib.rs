@@ -56,6 +56,6 @@ pub use sandbox::{
     LineSplitter, OutputSink, OutputStream, OverlayRootfs, RecordedRequest, Rootfs, Running,
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
-pub use sandbox::{LinuxSandbox, helper_main};
+pub use sandbox::{LinuxSandbox, helper_main, loopback_up};
 pub use snapshot::{ActiveSnapshot, SNAPSHOTTER_ENV, SnapshotError, SnapshotMode, Snapshotter};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

@@ -219,4 +219,12 @@ fn add_downloads_urls_with_checksums() {
     )]);
     let err = build_fails(&root, missing.path(), &[]);
     assert!(err.contains("404"), "{err}");
+    // And a server that is not there, with the cause.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/x", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = build_context(&[("Dockerfile", &format!("FROM busybox\nADD {dead} /x\n"))]);
+    let err = build_fails(&root, unreachable.path(), &[]);
+    assert!(err.contains(&dead), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
 }

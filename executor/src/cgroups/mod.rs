@@ -2,7 +2,8 @@
 //! behind one [`Cgroup`] trait, the layout detected at run time. On a
 //! hybrid host (v1 controllers plus a v2 mount without controllers, like
 //! this project's machines) the v1 controllers are used. One file per
-//! controller under `v1/` and `v2/`.
+//! controller under `v1/` and `v2/`, or here when both versions write the
+//! same file (`pids.rs`).
 //!
 //! A sandbox's cgroup is `kiln/<helper pid>-<id>`: on v1 below the
 //! helper's own cgroup of each controller, on v2 below the hierarchy's
@@ -11,6 +12,7 @@
 //! sandbox runs without it and the reason is returned as a warning.
 
 mod fs;
+mod pids;
 mod v1;
 mod v2;
 
@@ -58,7 +60,36 @@ impl Limits {
     pub fn is_empty(&self) -> bool {
         *self == Limits::default()
     }
+
+    /// The controllers these limits need, in setup order, each with its
+    /// setter from `setters` (one hierarchy version's memory, pids and
+    /// cpu), and warnings for what no controller applies.
+    fn wanted(&self, setters: [Apply; 3]) -> (Vec<(&'static str, Apply)>, Vec<String>) {
+        let [memory, pids, cpu] = setters;
+        let needs = [
+            ("memory", self.memory.is_some(), memory),
+            ("pids", self.pids.is_some(), pids),
+            (
+                "cpu",
+                self.cpu_quota.is_some() || self.cpu_shares.is_some(),
+                cpu,
+            ),
+        ];
+        let wanted = needs
+            .into_iter()
+            .filter(|(_, needed, _)| *needed)
+            .map(|(name, _, apply)| (name, apply))
+            .collect();
+        let mut warnings = Vec::new();
+        if self.cpus.is_some() {
+            warnings.push("cpuset limits are not supported: running on all cpus".to_string());
+        }
+        (wanted, warnings)
+    }
 }
+
+/// Sets one controller's limits in a cgroup directory.
+type Apply = fn(&dyn CgroupFs, &Path, &Limits) -> io::Result<()>;
 
 /// The host's cgroup layout.
 #[derive(Debug, Clone, PartialEq, Eq)]

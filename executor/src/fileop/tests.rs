@@ -50,6 +50,18 @@ fn run(
     workdir: &str,
     options: CopyOptions<'_>,
 ) -> Result<CopyStats, FileOpError> {
+    run_ignoring(f, None, sources, dest, workdir, options)
+}
+
+/// [`run`] with a `.dockerignore` matcher on the context.
+fn run_ignoring(
+    f: &Fixture,
+    ignore: Option<&dyn PathMatcher>,
+    sources: &[&str],
+    dest: &str,
+    workdir: &str,
+    options: CopyOptions<'_>,
+) -> Result<CopyStats, FileOpError> {
     let sources: Vec<Source> = sources
         .iter()
         .map(|s| Source::Path((*s).to_owned()))
@@ -60,7 +72,7 @@ fn run(
             tree: SourceTree {
                 root: &f.ctx,
                 kind: TreeKind::Context,
-                ignore: None,
+                ignore,
             },
             sources: &sources,
             dest,
@@ -532,24 +544,7 @@ fn dockerignore_hides_context_files() {
     let f = fixture();
     let ig = TestIgnore(vec!["*.txt".into(), "dir/sub".into()]);
     let go = |sources: &[&str], dest: &str| {
-        let sources: Vec<Source> = sources
-            .iter()
-            .map(|s| Source::Path((*s).to_owned()))
-            .collect();
-        copy(
-            &f.root,
-            &CopyRequest {
-                tree: SourceTree {
-                    root: &f.ctx,
-                    kind: TreeKind::Context,
-                    ignore: Some(&ig),
-                },
-                sources: &sources,
-                dest,
-                workdir: "/",
-                options: CopyOptions::copy(),
-            },
-        )
+        run_ignoring(&f, Some(&ig), sources, dest, "/", CopyOptions::copy())
     };
     go(&["."], "/all/").unwrap();
     assert!(!f.root.join("all/a.txt").exists());

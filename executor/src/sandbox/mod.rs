@@ -47,6 +47,7 @@ pub use cancel::{Cancel, CancelReason};
 pub use fake::{FakeResult, FakeSandbox, RecordedRequest};
 pub use helper::helper_main;
 pub use linux::LinuxSandbox;
+pub use network::loopback_up;
 pub use output::{LineSplitter, OutputStream};
 
 use std::os::fd::OwnedFd;

@@ -4,8 +4,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Sets `lo` up in the current network namespace.
-pub(crate) fn loopback_up() -> io::Result<()> {
+/// Sets `lo` up in the calling thread's network namespace (the sandbox's
+/// init does it for `--network none`; `kiln run`'s network thread may too).
+pub fn loopback_up() -> io::Result<()> {
     // SAFETY: socket(2) returns a new fd or -1.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {

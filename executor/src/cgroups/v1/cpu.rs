@@ -5,10 +5,6 @@ use std::path::Path;
 
 use super::super::{CgroupFs, Limits};
 
-pub(super) fn needed(l: &Limits) -> bool {
-    l.cpu_quota.is_some() || l.cpu_shares.is_some()
-}
-
 pub(super) fn apply(fs: &dyn CgroupFs, dir: &Path, l: &Limits) -> io::Result<()> {
     if let Some(shares) = l.cpu_shares {
         fs.write(&dir.join("cpu.shares"), &shares.to_string())?;

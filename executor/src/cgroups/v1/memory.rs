@@ -6,10 +6,6 @@ use std::path::Path;
 
 use super::super::{CgroupFs, Limits, flat_key};
 
-pub(super) fn needed(l: &Limits) -> bool {
-    l.memory.is_some()
-}
-
 pub(super) fn apply(fs: &dyn CgroupFs, dir: &Path, l: &Limits) -> io::Result<()> {
     let Some(limit) = l.memory else {
         return Ok(());

@@ -3,15 +3,12 @@
 
 mod cpu;
 mod memory;
-mod pids;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 
-use super::{Cgroup, CgroupFs, Limits, kill_and_remove, remove_stale};
-
-type Apply = fn(&dyn CgroupFs, &std::path::Path, &Limits) -> io::Result<()>;
+use super::{Cgroup, CgroupFs, Limits, kill_and_remove, pids, remove_stale};
 
 pub(super) fn create(
     fs: &'static dyn CgroupFs,
@@ -19,20 +16,9 @@ pub(super) fn create(
     name: &str,
     limits: &Limits,
 ) -> (Option<Box<dyn Cgroup>>, Vec<String>) {
-    let mut warnings = Vec::new();
-    if limits.cpus.is_some() {
-        warnings.push("cpuset limits are not supported: running on all cpus".to_string());
-    }
-    let wanted: [(&str, bool, Apply); 3] = [
-        ("memory", memory::needed(limits), memory::apply),
-        ("pids", pids::needed(limits), pids::apply),
-        ("cpu", cpu::needed(limits), cpu::apply),
-    ];
+    let (wanted, mut warnings) = limits.wanted([memory::apply, pids::apply, cpu::apply]);
     let mut dirs = Vec::new();
-    for (ctrl, needed, apply) in wanted {
-        if !needed {
-            continue;
-        }
+    for (ctrl, apply) in wanted {
         let Some((mount, own)) = controllers.get(ctrl) else {
             warnings.push(format!(
                 "{ctrl} limit not applied: the cgroup v1 {ctrl} controller is not mounted"

@@ -6,10 +6,6 @@ use std::path::Path;
 
 use super::super::{CgroupFs, Limits};
 
-pub(super) fn needed(l: &Limits) -> bool {
-    l.cpu_quota.is_some() || l.cpu_shares.is_some()
-}
-
 /// runc's mapping of shares [2, 262144] onto weight [1, 10000].
 pub(super) fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {

@@ -3,14 +3,11 @@
 
 mod cpu;
 mod memory;
-mod pids;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{Cgroup, CgroupFs, Limits, flat_key, kill_and_remove, remove_stale};
-
-type Apply = fn(&dyn CgroupFs, &Path, &Limits) -> io::Result<()>;
+use super::{Cgroup, CgroupFs, Limits, flat_key, kill_and_remove, pids, remove_stale};
 
 pub(super) fn create(
     fs: &'static dyn CgroupFs,
@@ -18,10 +15,7 @@ pub(super) fn create(
     name: &str,
     limits: &Limits,
 ) -> (Option<Box<dyn Cgroup>>, Vec<String>) {
-    let mut warnings = Vec::new();
-    if limits.cpus.is_some() {
-        warnings.push("cpuset limits are not supported: running on all cpus".to_string());
-    }
+    let (wanted, mut warnings) = limits.wanted([memory::apply, pids::apply, cpu::apply]);
     let available = fs
         .read(&mount.join("cgroup.controllers"))
         .unwrap_or_default();
@@ -36,16 +30,8 @@ pub(super) fn create(
         );
     }
     remove_stale(fs, &parent);
-    let wanted: [(&str, bool, Apply); 3] = [
-        ("memory", memory::needed(limits), memory::apply),
-        ("pids", pids::needed(limits), pids::apply),
-        ("cpu", cpu::needed(limits), cpu::apply),
-    ];
     let mut usable = Vec::new();
-    for (ctrl, needed, apply) in wanted {
-        if !needed {
-            continue;
-        }
+    for (ctrl, apply) in wanted {
         if !available.split_whitespace().any(|c| c == ctrl) {
             warnings.push(format!(
                 "{ctrl} limit not applied: the cgroup v2 {ctrl} controller is not available"
