@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod build_add;
+mod build_cache_remote;
 mod build_check;
 mod build_copy;
 mod build_copy_cache;
