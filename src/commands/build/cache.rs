@@ -194,7 +194,7 @@ pub async fn import(
             Ok(n) => progress.status(v, &format!("{n} cache records")),
             Err(e) => {
                 let msg = format!("cache import from {name} failed: {}", chain(&*e));
-                tracing::warn!(reference = %name, error = %msg, "cache import failed");
+                tracing::debug!(reference = %name, error = %msg, "cache import failed");
                 progress.status(v, &format!("WARNING: {msg}"));
                 warnings.push(msg);
             }
@@ -320,7 +320,7 @@ pub async fn export(
         }
         Err(e) => {
             progress.failed(v, &e.to_string());
-            Err(e)
+            Err(e.wrap_err(format!("cannot export the build cache to {name}")))
         }
     }
 }
