@@ -33,8 +33,8 @@ json.dump(c, open(p, "w"))
 PY
 
 k="$KILN --root $work/root"
-# The image by id as well: resolving a *name* parses a reference, which
-# costs oci-spec's regex compilation (~40 ms per process) on its own.
+# The image by id as well: the difference is what resolving a *name* (parsing
+# the reference, reading the tag) costs.
 id=$("$KILN" --root "$work/root" images -q --no-trunc | head -1)
 hyperfine --warmup 5 --runs "$runs" -N \
   --export-markdown "$work/result.md" \

@@ -1,40 +1,73 @@
 //! Image references (`busybox`, `example/echo:1.0`, `host:5000/a/b:tag`,
 //! `name@sha256:…`), parsed and normalised as docker does.
 //!
-//! Parsing is oci-spec's [`oci_spec::distribution::Reference`] (the
-//! distribution grammar and docker's domain rules); [`Reference`] wraps it
-//! with docker's extra checks (a lower-case repository, no 64-hex names) and
-//! the short "familiar" form shown to users (`busybox:latest`). The remote
-//! client takes the oci-spec type through [`Reference::as_oci`].
+//! [`Reference::parse`] is docker's `ParseNormalizedNamed`: a 64-hex id is
+//! refused, the registry is split off (`localhost`, a first component with
+//! `.` or `:` or an upper-case letter, else `docker.io` with `library/` for
+//! one-component names), the repository must be lower-case, the rest must
+//! follow the distribution grammar ([`grammar`]: checked by hand over ASCII,
+//! no regex to compile), the full name is at most 255 characters, and a
+//! digest must be a sha256/sha384/sha512 one. A name with neither tag nor
+//! digest gets `latest`. The short "familiar" form shown to users drops
+//! `docker.io/` and `library/` again (`busybox:latest`).
+
+mod grammar;
 
 use std::fmt;
 use std::str::FromStr;
 
-use oci_spec::distribution::{ParseError, Reference as OciReference};
+use oci_spec::distribution::Reference as OciReference;
 use oci_spec::image::Digest;
+
+pub use grammar::DigestProblem;
 
 /// The registry docker uses when a name has none.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
 /// The tag a name without tag or digest gets.
 pub const DEFAULT_TAG: &str = "latest";
+/// Docker Hub's legacy name, normalised to [`DEFAULT_REGISTRY`].
+const LEGACY_REGISTRY: &str = "index.docker.io";
+/// The namespace of Docker Hub's official images.
+const OFFICIAL_PREFIX: &str = "library/";
+/// The longest full name (`registry/repository`) docker accepts.
+pub const NAME_MAX: usize = 255;
+
+/// Which part of a reference breaks the grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error(
+        "a name is lower-case letters and digits separated by '.', '_', '__', '-' or '/', after an optional registry host[:port]/"
+    )]
+    Name,
+    #[error("a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")]
+    Tag,
+    #[error("a digest is algorithm:hex, e.g. sha256: and 64 hexadecimal digits")]
+    Digest,
+}
 
 /// Why a string is not an image reference.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
+    #[error("invalid reference format: the image name is empty")]
+    Empty,
     #[error("invalid reference format: repository name {name:?} must be lowercase")]
     Uppercase { name: String },
     #[error(
         "invalid repository name {name:?}: a 64-digit hexadecimal string is an image id, not a name"
     )]
     HexName { name: String },
-    #[error("invalid reference format {input:?}")]
-    Invalid {
+    #[error("invalid reference format {input:?}: {problem}")]
+    Invalid { input: String, problem: Malformed },
+    #[error(
+        "invalid reference format: repository name {name:?} is {len} characters long, more than {NAME_MAX}"
+    )]
+    NameTooLong { name: String, len: usize },
+    #[error("invalid digest in reference {input:?}")]
+    Digest {
         input: String,
         #[source]
-        source: ParseError,
+        problem: DigestProblem,
     },
-    #[error("invalid digest in reference {input:?}")]
-    Digest { input: String },
 }
 
 /// A normalised image reference: registry, repository, and a tag and/or a
@@ -53,76 +86,117 @@ pub enum ReferenceError {
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Reference {
-    inner: OciReference,
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    /// Checked by [`grammar::check_digest`]: a valid oci-spec digest.
+    digest: Option<String>,
 }
 
 impl Reference {
     /// Parses and normalises `input` (same as `input.parse()`).
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
-        let name = name_part(input);
-        if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ReferenceError::HexName { name: name.into() });
+        if input.is_empty() {
+            return Err(ReferenceError::Empty);
         }
-        let inner = OciReference::try_from(input).map_err(|source| {
-            // The distribution grammar only says "invalid format"; docker
-            // names the common mistake.
-            let path = match name.split_once('/') {
-                Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
-                _ => name,
-            };
-            if path.bytes().any(|b| b.is_ascii_uppercase()) {
-                ReferenceError::Uppercase { name: name.into() }
-            } else {
-                ReferenceError::Invalid {
-                    input: input.into(),
-                    source,
-                }
-            }
-        })?;
-        if let Some(d) = inner.digest()
-            && Digest::from_str(d).is_err()
-        {
-            return Err(ReferenceError::Digest {
-                input: input.into(),
+        if grammar::is_identifier(input) {
+            return Err(ReferenceError::HexName { name: input.into() });
+        }
+        let (registry, remainder) = split_registry(input);
+        // The repository before any `:`, as docker checks it for upper case
+        // before the grammar (which would only say "invalid format").
+        let remote = remainder.split(':').next().unwrap_or_default();
+        if remote.to_lowercase() != remote {
+            return Err(ReferenceError::Uppercase {
+                name: remote.into(),
             });
         }
-        Ok(Reference { inner })
+        let invalid = |problem| ReferenceError::Invalid {
+            input: input.into(),
+            problem,
+        };
+        let (rest, digest) = match remainder.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest)),
+            None => (remainder.as_str(), None),
+        };
+        let (repository, tag) = match rest.split_once(':') {
+            Some((repository, tag)) => (repository, Some(tag)),
+            None => (rest, None),
+        };
+        // The registry part must be a host; docker also takes a first
+        // component that is only a valid path component (`a_b.c/x`), with
+        // no domain at all — kept here as the registry, so the name reads
+        // the same.
+        if !(grammar::is_domain(registry) || grammar::is_path_component(registry))
+            || !grammar::is_remote_name(repository)
+        {
+            return Err(invalid(Malformed::Name));
+        }
+        if tag.is_some_and(|t| !grammar::is_tag(t)) {
+            return Err(invalid(Malformed::Tag));
+        }
+        if digest.is_some_and(|d| !grammar::is_digest_shaped(d)) {
+            return Err(invalid(Malformed::Digest));
+        }
+        let len = registry.len() + 1 + repository.len();
+        if len > NAME_MAX {
+            return Err(ReferenceError::NameTooLong {
+                name: format!("{registry}/{repository}"),
+                len,
+            });
+        }
+        if let Some(d) = digest {
+            grammar::check_digest(d).map_err(|problem| ReferenceError::Digest {
+                input: input.into(),
+                problem,
+            })?;
+        }
+        Ok(Reference {
+            registry: registry.into(),
+            repository: repository.into(),
+            tag: match (tag, digest) {
+                (None, None) => Some(DEFAULT_TAG.into()),
+                (tag, _) => tag.map(Into::into),
+            },
+            digest: digest.map(Into::into),
+        })
     }
 
     /// The registry host (and port): `docker.io`, `localhost:5000`.
     pub fn registry(&self) -> &str {
-        self.inner.registry()
+        &self.registry
     }
 
     /// The repository path inside the registry: `library/busybox`, `a/b`.
     pub fn repository(&self) -> &str {
-        self.inner.repository()
+        &self.repository
     }
 
     /// The tag, if any (`latest` when the input had neither tag nor digest).
     pub fn tag(&self) -> Option<&str> {
-        self.inner.tag()
+        self.tag.as_deref()
     }
 
     /// The digest, if the reference pins one.
     pub fn digest(&self) -> Option<Digest> {
-        self.inner.digest().and_then(|d| Digest::from_str(d).ok())
+        self.digest
+            .as_deref()
+            .and_then(|d| Digest::from_str(d).ok())
     }
 
     /// The full repository name without tag or digest:
     /// `docker.io/library/busybox`.
     pub fn name(&self) -> String {
-        format!("{}/{}", self.registry(), self.repository())
+        format!("{}/{}", self.registry, self.repository)
     }
 
     /// The repository name as docker shows it: `busybox`, `example/echo`,
     /// `localhost:5000/a/b`.
     pub fn familiar_name(&self) -> String {
-        if self.registry() == DEFAULT_REGISTRY {
-            let repo = self.repository();
-            match repo.strip_prefix("library/") {
+        if self.registry == DEFAULT_REGISTRY {
+            match self.repository.strip_prefix(OFFICIAL_PREFIX) {
                 Some(rest) if !rest.contains('/') => rest.to_string(),
-                _ => repo.to_string(),
+                _ => self.repository.clone(),
             }
         } else {
             self.name()
@@ -133,45 +207,67 @@ impl Reference {
     /// `example/echo@sha256:…`.
     pub fn familiar(&self) -> String {
         let mut s = self.familiar_name();
-        if let Some(tag) = self.tag() {
+        self.push_suffix(&mut s);
+        s
+    }
+
+    /// `:tag` and `@digest`, as present.
+    fn push_suffix(&self, s: &mut String) {
+        if let Some(tag) = &self.tag {
             s.push(':');
             s.push_str(tag);
         }
-        if let Some(d) = self.inner.digest() {
+        if let Some(d) = &self.digest {
             s.push('@');
             s.push_str(d);
         }
-        s
     }
 
     /// The same repository with another tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Result<Reference, ReferenceError> {
-        Reference::parse(&format!("{}:{tag}", self.name()))
+        if !grammar::is_tag(tag) {
+            return Err(ReferenceError::Invalid {
+                input: format!("{}:{tag}", self.name()),
+                problem: Malformed::Tag,
+            });
+        }
+        Ok(Reference {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: Some(tag.into()),
+            digest: None,
+        })
     }
 
     /// The same repository pinned to a digest (and no tag).
     pub fn with_digest(&self, digest: &Digest) -> Reference {
         Reference {
-            inner: OciReference::with_digest(
-                self.registry().to_string(),
-                self.repository().to_string(),
-                digest.to_string(),
-            ),
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: None,
+            digest: Some(digest.to_string()),
         }
-    }
-
-    /// The oci-spec form the registry client takes.
-    pub fn as_oci(&self) -> &OciReference {
-        &self.inner
     }
 }
 
-/// The name part of a reference string: without `@digest` and `:tag`.
-fn name_part(input: &str) -> &str {
-    let no_digest = input.split_once('@').map_or(input, |(n, _)| n);
-    match no_digest.rfind(':') {
-        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
-        _ => no_digest,
+/// docker's `splitDockerDomain`: the registry and the rest of `name` (with
+/// `library/` added for a one-component Docker Hub name).
+fn split_registry(name: &str) -> (&str, String) {
+    let official = |rest: &str| format!("{OFFICIAL_PREFIX}{rest}");
+    let Some((first, rest)) = name.split_once('/') else {
+        return (DEFAULT_REGISTRY, official(name));
+    };
+    let registry = if first == LEGACY_REGISTRY {
+        DEFAULT_REGISTRY
+    } else if first == "localhost" || first.contains(['.', ':']) || first.to_lowercase() != first {
+        first
+    } else {
+        return (DEFAULT_REGISTRY, name.into());
+    };
+    if registry == DEFAULT_REGISTRY && !rest.contains('/') {
+        (registry, official(rest))
+    } else {
+        (registry, rest.into())
     }
 }
 
@@ -185,25 +281,40 @@ impl FromStr for Reference {
 impl fmt::Display for Reference {
     /// The full normalised form: `docker.io/library/busybox:latest`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.inner.whole())
+        let mut s = self.name();
+        self.push_suffix(&mut s);
+        f.write_str(&s)
     }
 }
 
 impl fmt::Debug for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Reference({})", self.inner.whole())
+        write!(f, "Reference({self})")
     }
 }
 
-impl From<Reference> for OciReference {
-    fn from(r: Reference) -> OciReference {
-        r.inner
+impl From<&Reference> for OciReference {
+    /// The oci-spec form (built from the parts: oci-spec's own parser is
+    /// never run).
+    fn from(r: &Reference) -> OciReference {
+        let (registry, repository) = (r.registry.clone(), r.repository.clone());
+        match (&r.tag, &r.digest) {
+            (Some(t), Some(d)) => {
+                OciReference::with_tag_and_digest(registry, repository, t.clone(), d.clone())
+            }
+            (None, Some(d)) => OciReference::with_digest(registry, repository, d.clone()),
+            (t, None) => OciReference::with_tag(
+                registry,
+                repository,
+                t.clone().unwrap_or_else(|| DEFAULT_TAG.into()),
+            ),
+        }
     }
 }
 
-impl TryFrom<OciReference> for Reference {
+impl TryFrom<&OciReference> for Reference {
     type Error = ReferenceError;
-    fn try_from(r: OciReference) -> Result<Reference, ReferenceError> {
+    fn try_from(r: &OciReference) -> Result<Reference, ReferenceError> {
         Reference::parse(&r.whole())
     }
 }
@@ -232,6 +343,9 @@ impl<'de> serde::Deserialize<'de> for Reference {
         Reference::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod docker_cases;
 
 #[cfg(test)]
 mod tests {
