@@ -111,6 +111,12 @@ impl KilnWorker {
         }
     }
 
+    /// Where the layers of `--cache-from` records come from, if any were
+    /// imported.
+    pub fn remote_layers(&self) -> Option<&RemoteLayers> {
+        self.remote_layers.get()
+    }
+
     /// Starts unpacking a base image's layers in the background, so the
     /// snapshot is ready (or nearly) when the first step needs it, while the
     /// build computes its cache keys. Errors are left for `prepare` to

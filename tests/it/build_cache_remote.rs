@@ -62,8 +62,28 @@ fn a_fresh_root_reuses_the_exported_cache_and_makes_the_same_image() {
     // checkout of the context elsewhere (other paths, inodes and mtimes).
     let ctx = build_context(&[("Dockerfile", DOCKERFILE), ("app.txt", "v1\n")]);
     let b = TestRoot::with_busybox();
-    let (id_b, manifest_b, out_b) = build_with(&b, ctx.path(), &["--cache-from", &cache_ref]);
+    // As CI does, it imports and exports the same ref: records it only
+    // found in the imported cache (the builder stage, never fetched here)
+    // must survive the round trip.
+    let (id_b, manifest_b, out_b) = build_with(
+        &b,
+        ctx.path(),
+        &["--cache-from", &cache_ref, "--cache-to", &to],
+    );
     assert!(!ran(&out_b), "no step may run:\n{out_b}");
+    let records = |out: &str| {
+        out.lines()
+            .find_map(|l| {
+                l.split(" (")
+                    .nth(1)?
+                    .split(" records")
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no export line in {out}"))
+    };
+    assert_eq!(records(&out_b), records(&out_a), "{out_b}");
     let cached = out_b.lines().filter(|l| l.ends_with(" CACHED")).count();
     assert!(cached >= 4, "every step is CACHED:\n{out_b}");
     assert_eq!(id_b, id_a, "the same image config");
@@ -76,7 +96,8 @@ fn a_fresh_root_reuses_the_exported_cache_and_makes_the_same_image() {
     assert!(!ran(&out_b2), "{out_b2}");
     assert_eq!(id_b2, id_a);
 
-    // A changed file re-runs from its COPY on; the builder stage stays cached.
+    // A changed file re-runs from its COPY on; the builder stage stays
+    // cached (its record came back from B's export).
     std::fs::write(ctx.path().join("app.txt"), "v2\n").unwrap();
     let c = TestRoot::with_busybox();
     let (id_c, _, out_c) = build_with(&c, ctx.path(), &["--cache-from", &cache_ref]);

@@ -132,7 +132,7 @@ echo \"sock=$SSH_AUTH_SOCK\" && /t/{ld} --library-path /t /t/ssh-add -l && echo 
     );
     assert!(out_dir.join("done").exists());
     assert!(
-        !out_dir.join("run/buildkit/ssh_agent.0").exists(),
+        !out_dir.join("run/buildkit").exists(),
         "the socket is not in the image"
     );
     // The same agent under another path: the step stays cached.

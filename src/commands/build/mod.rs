@@ -378,7 +378,9 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
             Ok(out) => {
                 let mut failed = None;
                 for spec in &plan.cache_to {
-                    if let Err(e) = cache::export(&store, spec, &out.cache, &progress).await {
+                    let remote = worker.remote_layers();
+                    if let Err(e) = cache::export(&store, spec, &out.cache, remote, &progress).await
+                    {
                         failed = Some(e);
                         break;
                     }
