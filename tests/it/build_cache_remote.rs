@@ -178,3 +178,48 @@ fn missing_or_unreachable_caches_are_warnings_and_failed_exports_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_cache_behind_basic_auth_uses_the_docker_config() {
+    use base64::Engine as _;
+    require_root!();
+    let reg = TestRegistry::start_with_htpasswd("ci", "cache-pw");
+    let cfg = crate::test_registry::DockerConfigDir::new();
+    let auth = base64::engine::general_purpose::STANDARD.encode("ci:cache-pw");
+    std::fs::write(
+        cfg.config_json(),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let cache_ref = reg.image("kiln/private:cache");
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo $((2*21))-auth-ran && echo x > /x\n",
+    )]);
+    let build = |root: &TestRoot, flag: &str, with_auth: bool| {
+        let mut cmd = root.kiln(["build", "--progress", "plain", flag, &cache_ref]);
+        cmd.arg(ctx.path());
+        let empty = crate::test_registry::DockerConfigDir::new();
+        cmd.env(
+            "DOCKER_CONFIG",
+            if with_auth { cfg.path() } else { empty.path() },
+        );
+        let out = cmd.output().unwrap();
+        assert_success(&out);
+        stderr(&out)
+    };
+    let a = TestRoot::with_busybox();
+    let out = build(&a, "--cache-to", true);
+    assert!(out.contains("42-auth-ran"), "{out}");
+    let b = TestRoot::with_busybox();
+    let out = build(&b, "--cache-from", true);
+    assert!(
+        !out.contains("42-auth-ran"),
+        "cached with credentials: {out}"
+    );
+    // Without credentials the cache cannot be read: a warning, and the step runs.
+    let c = TestRoot::with_busybox();
+    let out = build(&c, "--cache-from", false);
+    assert!(out.contains("42-auth-ran"), "{out}");
+    assert!(out.contains("WARNING: cache import from"), "{out}");
+}
