@@ -43,9 +43,9 @@ pub use buildmount::{
 pub use confined::resolve_in_root;
 pub use context::{ContextChecksum, FileHashCache, checksum};
 pub use fileop::{
-    ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
-    Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, TreeKind, copy,
-    dest_path, download, make_workdir, parse_checksum, parse_chmod, resolve_owner,
+    Chmod, ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
+    Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, SymbolicMode, TreeKind,
+    copy, dest_path, download, make_workdir, parse_checksum, parse_chmod, resolve_owner,
 };
 pub use layer::{
     LAYER_MEDIA_TYPE, LayerError, LayerInfo, LayerOptions, write_layer, write_layer_from_copy,

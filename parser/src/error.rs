@@ -35,6 +35,20 @@ impl Error {
     }
 }
 
+/// The candidate closest to a misspelt `word` (at most two edits away),
+/// for "did you mean" hints.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(word, c), c))
+        .filter(|&(d, c)| d <= 2 && d < c.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
 /// What is wrong with a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -1,5 +1,6 @@
 //! Leftovers of a container that died with its supervisor: mounts under its
-//! directory (found in `/proc/self/mountinfo`, unmounted deepest first).
+//! directory (found in `/proc/self/mountinfo`, unmounted deepest first; the
+//! network namespace file is one), and a pasta that served it.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,15 @@ pub(crate) fn unmount_all_under(dir: &Path) {
             }
         }
     }
+}
+
+/// Everything a stopped container may have left: its pasta, mounts under
+/// its directory (the network namespace file), files of the last run.
+pub(crate) fn release_leftovers(dir: &Path) {
+    crate::network::stop_pasta(&dir.join("pasta.pid"));
+    let _ = std::fs::remove_file(dir.join("pasta.pid"));
+    unmount_all_under(dir);
+    let _ = std::fs::remove_file(dir.join("netns"));
 }
 
 #[cfg(test)]

@@ -42,16 +42,18 @@ pub fn resolve_argv(
     Ok(argv)
 }
 
-/// The COMMAND column of `ps`: the argv joined by spaces, quoted, truncated
-/// to 20 characters with an ellipsis as docker prints it.
+/// The COMMAND column of `ps`: the argv joined by spaces, truncated to 20
+/// characters with an ellipsis, then quoted (inner quotes escaped) as
+/// docker prints it.
 pub(crate) fn display_command(argv: &[String], truncate: bool) -> String {
     let joined = argv.join(" ");
-    if truncate && joined.chars().count() > 20 {
+    let text = if truncate && joined.chars().count() > 20 {
         let cut: String = joined.chars().take(19).collect();
-        format!("\"{cut}…\"")
+        format!("{cut}…")
     } else {
-        format!("\"{joined}\"")
-    }
+        joined
+    };
+    serde_json::to_string(&text).unwrap_or(text)
 }
 
 #[cfg(test)]
@@ -129,6 +131,14 @@ mod tests {
             resolve_argv(Some(&[]), Some(&[]), None, &[]),
             Err(CommandError::NoCommand)
         ));
+    }
+
+    #[test]
+    fn ps_command_column_escapes_quotes() {
+        assert_eq!(
+            display_command(&v(&["echo", "\"x\""]), true),
+            "\"echo \\\"x\\\"\""
+        );
     }
 
     #[test]

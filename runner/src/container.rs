@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use kiln_executor::SandboxHandle;
+
 use crate::limits::Limits;
 use crate::mounts::{TmpfsSpec, VolumeSpec};
 use crate::ports::{PortSpec, PublishedPort};
@@ -114,8 +116,12 @@ pub struct ImageRef {
     pub name: String,
     /// The image id: the digest of its config (`sha256:…`).
     pub id: String,
-    /// The layer diff ids, bottom first, that make its root filesystem.
-    pub layers: Vec<String>,
+    /// The store record it was found through (manifest or index digest):
+    /// what the container's hold names.
+    pub target: String,
+    /// The unpacked layer directories, bottom first, at create time (found
+    /// again through `id` if they have been removed since).
+    pub layer_dirs: Vec<PathBuf>,
 }
 
 /// Everything fixed when a container is created.
@@ -163,8 +169,9 @@ pub struct ProcRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerState {
     pub status: Status,
-    /// The container's init process while running.
-    pub process: Option<ProcRef>,
+    /// The running sandbox (init pid and start time, cgroups) while
+    /// running: what `stop`, `kill` and `exec` act on.
+    pub sandbox: Option<SandboxHandle>,
     /// The supervisor that owns the container while it is active.
     pub supervisor: Option<ProcRef>,
     pub started_at: Option<DateTime<Utc>>,
@@ -182,10 +189,18 @@ pub struct ContainerState {
 }
 
 impl ContainerState {
+    /// The container's init process, identified with its start time.
+    pub fn process(&self) -> Option<ProcRef> {
+        self.sandbox.as_ref().map(|h| ProcRef {
+            pid: h.init_pid,
+            start_time: h.init_start_time,
+        })
+    }
+
     pub fn created() -> ContainerState {
         ContainerState {
             status: Status::Created,
-            process: None,
+            sandbox: None,
             supervisor: None,
             started_at: None,
             finished_at: None,

@@ -14,18 +14,27 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use nix::fcntl::{Flock, FlockArg};
+
+use kiln_executor::ExitOutcome;
 
 use crate::container::{Container, ContainerConfig, ContainerState, Status};
 use crate::error::{RunnerError, StateError};
 use crate::names::{generate_name, is_full_id};
 use crate::process::{HostProcesses, ProcessTable};
+use crate::reconcile::reconcile;
 
 pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const LOCK_FILE: &str = "lock";
 pub(crate) const LOG_FILE: &str = "container.log";
+/// Where the sandbox helper writes the outcome when the process ends.
+pub(crate) const EXIT_FILE: &str = "exit.json";
+
+fn read_outcome(dir: &Path) -> Option<ExitOutcome> {
+    let bytes = std::fs::read(dir.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
 
 /// An exclusive lock on one container (or on the whole directory while a
 /// name is being claimed), released when dropped.
@@ -46,18 +55,29 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file beside it, fsync, rename,
-/// fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// Marks a container whose files need not survive a power loss (`--rm`:
+/// it is removed when it ends): its state is still replaced atomically
+/// (temp + rename, safe against SIGKILL), without the fsyncs that would
+/// cost more than the container's whole run.
+pub(crate) const EPHEMERAL_FILE: &str = "ephemeral";
+
+/// Writes `bytes` to `path` atomically: temp file beside it, fsync (when
+/// `durable`), rename, fsync of the directory (when `durable`).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -73,50 +93,29 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StateErro
     })
 }
 
+fn durable(dir: &Path) -> bool {
+    !dir.join(EPHEMERAL_FILE).exists()
+}
+
+/// Reads a state file. One that is damaged (a machine that lost power
+/// while an ephemeral container ran) reads as exited with an unknown
+/// status, so the container can still be removed.
+fn read_state_file(path: &Path) -> Result<ContainerState, StateError> {
+    match read_json::<ContainerState>(path) {
+        Err(StateError::Corrupt { path, source }) => {
+            tracing::warn!(path = %path.display(), error = %source, "damaged container state");
+            let mut s = ContainerState::created();
+            s.status = Status::Exited;
+            s.error = Some(format!("the state file was damaged: {source}"));
+            Ok(s)
+        }
+        other => other,
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Our own types always serialise.
     serde_json::to_vec_pretty(value).unwrap_or_default()
-}
-
-/// Decides what a recorded state really is, given the live processes.
-/// Returns the corrected state when it changed.
-pub(crate) fn reconcile(
-    state: &ContainerState,
-    procs: &dyn ProcessTable,
-) -> Option<ContainerState> {
-    if !state.status.is_active() {
-        return None;
-    }
-    let supervisor_alive = state.supervisor.is_some_and(|s| procs.is_alive(&s));
-    if supervisor_alive {
-        // It owns the container and will record what happens.
-        return None;
-    }
-    let process_alive = state.process.is_some_and(|p| procs.is_alive(&p));
-    let mut next = state.clone();
-    next.supervisor = None;
-    if process_alive && state.status == Status::Running {
-        // The process outlived its supervisor: still running, but nobody
-        // will record its exit status.
-        // Unchanged when no supervisor was recorded in the first place.
-        state.supervisor?;
-        return Some(next);
-    }
-    next.process = None;
-    next.ports.clear();
-    next.status = match (state.status, state.start_count) {
-        // A start that died before running anything leaves it as it was.
-        (Status::Starting, 0) => Status::Created,
-        _ => Status::Exited,
-    };
-    if state.status == Status::Running {
-        next.exit_code = None;
-        next.finished_at = Some(Utc::now());
-        next.error = Some("the supervisor was killed: the exit status is unknown".to_string());
-    } else {
-        next.error = Some("the supervisor died while starting the container".to_string());
-    }
-    Some(next)
 }
 
 impl ContainerStore {
@@ -227,16 +226,22 @@ impl ContainerStore {
             .join(format!(".tmp-{}-{}", std::process::id(), config.id));
         let final_dir = self.container_dir(&config.id);
         let state = ContainerState::created();
+        let durable = !config.auto_remove;
         let result = (|| -> Result<(), RunnerError> {
             std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-            write_atomic(&tmp.join(CONFIG_FILE), &to_json(&config))?;
-            write_atomic(&tmp.join(STATE_FILE), &to_json(&state))?;
+            if !durable {
+                File::create(tmp.join(EPHEMERAL_FILE)).map_err(io_err(&tmp))?;
+            }
+            write_atomic(&tmp.join(CONFIG_FILE), &to_json(&config), durable)?;
+            write_atomic(&tmp.join(STATE_FILE), &to_json(&state), durable)?;
             File::create(tmp.join(LOCK_FILE)).map_err(io_err(&tmp))?;
             prepare(&tmp, &config)?;
             std::fs::rename(&tmp, &final_dir).map_err(io_err(&final_dir))?;
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(&self.dir))?;
+            if durable {
+                File::open(&self.dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err(&self.dir))?;
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -281,15 +286,17 @@ impl ContainerStore {
             });
         }
         let config: ContainerConfig = read_json(&config_path)?;
-        let mut state: ContainerState = read_json(&dir.join(STATE_FILE))?;
-        if reconcile(&state, procs).is_some() {
+        let mut state: ContainerState = read_state_file(&dir.join(STATE_FILE))?;
+        if reconcile(&state, procs, None).is_some() {
             // Re-check under the lock: the supervisor may be writing.
             let _lock = self.lock(id)?;
-            state = read_json(&dir.join(STATE_FILE))?;
-            if let Some(fixed) = reconcile(&state, procs) {
+            state = read_state_file(&dir.join(STATE_FILE))?;
+            if let Some(fixed) = reconcile(&state, procs, read_outcome(&dir)) {
                 tracing::info!(%id, from = %state.status, to = %fixed.status, "reconciled a container whose supervisor is gone");
-                crate::cleanup::unmount_all_under(&dir);
-                write_atomic(&dir.join(STATE_FILE), &to_json(&fixed))?;
+                if !fixed.status.is_active() {
+                    crate::cleanup::release_leftovers(&dir);
+                }
+                write_atomic(&dir.join(STATE_FILE), &to_json(&fixed), durable(&dir))?;
                 state = fixed;
             }
         }
@@ -358,16 +365,17 @@ impl ContainerStore {
         id: &str,
         change: impl FnOnce(&mut ContainerState),
     ) -> Result<ContainerState, RunnerError> {
-        let path = self.container_dir(id).join(STATE_FILE);
-        let mut state: ContainerState = read_json(&path)?;
+        let dir = self.container_dir(id);
+        let path = dir.join(STATE_FILE);
+        let mut state: ContainerState = read_state_file(&path)?;
         change(&mut state);
-        write_atomic(&path, &to_json(&state))?;
+        write_atomic(&path, &to_json(&state), durable(&dir))?;
         Ok(state)
     }
 
     /// Reads a container's state as recorded, without reconciling.
     pub fn read_state(&self, id: &str) -> Result<ContainerState, RunnerError> {
-        Ok(read_json(&self.container_dir(id).join(STATE_FILE))?)
+        Ok(read_state_file(&self.container_dir(id).join(STATE_FILE))?)
     }
 
     /// Removes a container's directory: renamed aside first (it vanishes
@@ -386,19 +394,21 @@ impl ContainerStore {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::container::{ImageRef, NetworkMode, ProcRef};
+    use crate::container::{ImageRef, NetworkMode};
     use crate::limits::Limits;
     use crate::process::fake::FakeProcesses;
+    use crate::reconcile::tests::running;
 
     pub(crate) fn sample_config(id: &str) -> ContainerConfig {
         ContainerConfig {
             id: id.to_string(),
             name: String::new(),
-            created: Utc::now(),
+            created: chrono::Utc::now(),
             image: ImageRef {
                 name: "busybox".into(),
                 id: "sha256:00".into(),
-                layers: vec![],
+                target: "sha256:01".into(),
+                layer_dirs: vec![],
             },
             argv: vec!["true".into()],
             env: vec![],
@@ -517,49 +527,6 @@ pub(crate) mod tests {
         assert!(store.path().join(&mine).exists());
     }
 
-    fn running(process: Option<(i32, u64)>, supervisor: Option<(i32, u64)>) -> ContainerState {
-        let mut s = ContainerState::created();
-        s.status = Status::Running;
-        s.start_count = 1;
-        s.process = process.map(|(pid, start_time)| ProcRef { pid, start_time });
-        s.supervisor = supervisor.map(|(pid, start_time)| ProcRef { pid, start_time });
-        s
-    }
-
-    #[test]
-    fn reconcile_rules() {
-        // Supervisor alive: trusted.
-        let procs = FakeProcesses::with(&[(10, 1), (20, 2)]);
-        assert!(reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).is_none());
-        // Supervisor alive, process gone: the supervisor will record it.
-        let procs = FakeProcesses::with(&[(10, 1)]);
-        assert!(reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).is_none());
-        // Supervisor gone, process alive: running, unsupervised.
-        let procs = FakeProcesses::with(&[(20, 2)]);
-        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).unwrap();
-        assert_eq!(s.status, Status::Running);
-        assert!(s.supervisor.is_none());
-        assert!(reconcile(&s, &procs).is_none());
-        // Both gone: exited, status unknown.
-        let procs = FakeProcesses::with(&[]);
-        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).unwrap();
-        assert_eq!(s.status, Status::Exited);
-        assert_eq!(s.exit_code, None);
-        assert!(s.error.is_some() && s.finished_at.is_some());
-        // A recycled pid (other start time) is not our process.
-        let procs = FakeProcesses::with(&[(20, 99), (10, 98)]);
-        let s = reconcile(&running(Some((20, 2)), Some((10, 1))), &procs).unwrap();
-        assert_eq!(s.status, Status::Exited);
-        // A first start whose supervisor died: back to created.
-        let mut starting = running(None, Some((10, 1)));
-        starting.status = Status::Starting;
-        starting.start_count = 0;
-        let s = reconcile(&starting, &FakeProcesses::default()).unwrap();
-        assert_eq!(s.status, Status::Created);
-        // Exited and created states are left alone.
-        assert!(reconcile(&ContainerState::created(), &procs).is_none());
-    }
-
     #[test]
     fn reconciled_state_is_recorded() {
         let root = tempfile::tempdir().unwrap();
@@ -576,11 +543,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_damaged_state_reads_as_exited() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(root.path()).unwrap();
+        let c = store
+            .create(sample_config(&id(7)), Some("dmg"), |_, _| Ok(()))
+            .unwrap();
+        std::fs::write(c.dir.join(STATE_FILE), b"").unwrap();
+        let got = store.get(c.id()).unwrap();
+        assert_eq!(got.state.status, Status::Exited);
+        store.remove_dir(c.id()).unwrap();
+    }
+
+    #[test]
     fn atomic_writes_leave_no_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_atomic(&p, b"one", true).unwrap();
+        write_atomic(&p, b"two", false).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

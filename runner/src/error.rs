@@ -164,4 +164,42 @@ pub enum RunnerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
+    #[error(transparent)]
+    Sandbox(#[from] kiln_executor::SandboxError),
+    #[error("cannot start container {id}")]
+    Start {
+        id: String,
+        #[source]
+        source: kiln_executor::SandboxError,
+    },
+    #[error("lost track of container {id}")]
+    Wait {
+        id: String,
+        #[source]
+        source: kiln_executor::SandboxError,
+    },
+    /// A detached start failed in the supervisor process.
+    #[error("{message}")]
+    Supervisor { message: String, code: i32 },
+    #[error("this runtime cannot start detached containers (no supervisor command)")]
+    NoSupervisor,
+    #[error("cannot {what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunnerError {
+    /// The status `kiln run` exits with for this error, as docker's: 127
+    /// when the program is not found, 126 when it cannot be executed, 125
+    /// for everything else (kiln's own errors).
+    pub fn run_exit_code(&self) -> i32 {
+        crate::session::start_failure_code(self)
+    }
 }

@@ -15,6 +15,9 @@ pub struct ResolvedImage {
     pub name: String,
     /// The image id: its config digest (`sha256:…`).
     pub id: String,
+    /// What the store's record points at (manifest or index digest): the
+    /// key of a hold.
+    pub target: String,
     pub config: ImageConfiguration,
     /// Unpacked layer directories, bottom layer first.
     pub layer_dirs: Vec<PathBuf>,
@@ -43,11 +46,104 @@ pub trait ImageSource: Send + Sync {
     /// (its layers may have been unpacked again since).
     fn by_id(&self, id: &str) -> Result<ResolvedImage, ImageError>;
 
-    /// Records that `container_id` uses image `image_id`.
-    fn hold(&self, image_id: &str, container_id: &str) -> Result<(), ImageError>;
+    /// Records that `holder` (`container:<id>`) uses the image whose
+    /// record is `target`, so `rmi` refuses it.
+    fn hold(&self, holder: &str, target: &str) -> Result<(), ImageError>;
 
-    /// Drops that record (the container is removed).
-    fn release(&self, image_id: &str, container_id: &str) -> Result<(), ImageError>;
+    /// Drops every hold of `holder` (the container is removed).
+    fn release(&self, holder: &str) -> Result<(), ImageError>;
+}
+
+/// The image store of a kiln root, as an [`ImageSource`]. Images missing
+/// from the store are pulled by `pull` when one is given.
+pub struct StoreImages {
+    store: kiln_registry::Store,
+    #[allow(clippy::type_complexity)]
+    pull: Option<Box<dyn Fn(&str) -> Result<(), ImageError> + Send + Sync>>,
+}
+
+impl StoreImages {
+    pub fn new(store: kiln_registry::Store) -> StoreImages {
+        StoreImages { store, pull: None }
+    }
+
+    /// Sets how a missing image is pulled into the store.
+    pub fn with_pull(
+        mut self,
+        pull: impl Fn(&str) -> Result<(), ImageError> + Send + Sync + 'static,
+    ) -> StoreImages {
+        self.pull = Some(Box::new(pull));
+        self
+    }
+
+    fn store_err(reference: &str, e: impl std::error::Error + Send + Sync + 'static) -> ImageError {
+        ImageError::Store {
+            reference: reference.to_string(),
+            source: Box::new(e),
+        }
+    }
+
+    fn ready(&self, name: &str, image: kiln_registry::Image) -> Result<ResolvedImage, ImageError> {
+        let layer_dirs = self
+            .store
+            .unpack_image(&image)
+            .map_err(|e| Self::store_err(name, e))?;
+        Ok(ResolvedImage {
+            name: name.to_string(),
+            id: image.id().to_string(),
+            target: image.target.digest().to_string(),
+            config: image.config,
+            layer_dirs,
+        })
+    }
+}
+
+impl ImageSource for StoreImages {
+    fn resolve(&self, reference: &str, pull: bool) -> Result<ResolvedImage, ImageError> {
+        match self.store.find_image(reference) {
+            Ok(image) => self.ready(reference, image),
+            Err(kiln_registry::StoreError::ImageNotFound { .. }) => {
+                let Some(puller) = self.pull.as_ref().filter(|_| pull) else {
+                    return Err(ImageError::NotFound {
+                        reference: reference.to_string(),
+                    });
+                };
+                puller(reference)?;
+                let image = self
+                    .store
+                    .find_image(reference)
+                    .map_err(|e| Self::store_err(reference, e))?;
+                self.ready(reference, image)
+            }
+            Err(e) => Err(Self::store_err(reference, e)),
+        }
+    }
+
+    fn by_id(&self, id: &str) -> Result<ResolvedImage, ImageError> {
+        match self.store.find_image(id) {
+            Ok(image) => self.ready(id, image),
+            Err(kiln_registry::StoreError::ImageNotFound { .. }) => Err(ImageError::NotFound {
+                reference: id.to_string(),
+            }),
+            Err(e) => Err(Self::store_err(id, e)),
+        }
+    }
+
+    fn hold(&self, holder: &str, target: &str) -> Result<(), ImageError> {
+        let digest: oci_spec::image::Digest = target
+            .parse()
+            .map_err(|e: oci_spec::OciSpecError| Self::store_err(target, e))?;
+        self.store
+            .hold(holder, &digest)
+            .map_err(|e| Self::store_err(target, e))
+    }
+
+    fn release(&self, holder: &str) -> Result<(), ImageError> {
+        self.store
+            .release(holder)
+            .map(|_| ())
+            .map_err(|e| Self::store_err(holder, e))
+    }
 }
 
 #[cfg(test)]
@@ -57,7 +153,7 @@ pub(crate) mod fake {
 
     use super::*;
 
-    /// Images by name, with holds recorded.
+    /// Images by name, with holds recorded as (holder, target).
     #[derive(Default)]
     pub struct FakeImages {
         pub images: HashMap<String, ResolvedImage>,
@@ -95,19 +191,16 @@ pub(crate) mod fake {
                 })
         }
 
-        fn hold(&self, image_id: &str, container_id: &str) -> Result<(), ImageError> {
+        fn hold(&self, holder: &str, target: &str) -> Result<(), ImageError> {
             self.holds
                 .lock()
                 .unwrap()
-                .push((image_id.to_string(), container_id.to_string()));
+                .push((holder.to_string(), target.to_string()));
             Ok(())
         }
 
-        fn release(&self, image_id: &str, container_id: &str) -> Result<(), ImageError> {
-            self.holds
-                .lock()
-                .unwrap()
-                .retain(|h| h != &(image_id.to_string(), container_id.to_string()));
+        fn release(&self, holder: &str) -> Result<(), ImageError> {
+            self.holds.lock().unwrap().retain(|h| h.0 != holder);
             Ok(())
         }
     }

@@ -13,12 +13,15 @@
 //!   [`resolve_user`], [`parse_port_spec`], [`parse_volume`], [`limits`],
 //!   [`parse_signal`].
 
+mod attach;
 pub mod command;
 pub mod container;
 pub mod containers;
 pub mod env;
 pub mod error;
+pub mod exec;
 pub mod image;
+mod lifecycle;
 pub mod limits;
 pub mod logs;
 pub mod mounts;
@@ -26,7 +29,12 @@ pub mod names;
 pub mod network;
 pub mod ports;
 pub mod process;
+mod reconcile;
+pub mod runtime;
+mod session;
 pub mod signal;
+pub mod view;
+pub mod volumes;
 
 mod cleanup;
 mod proxy;
@@ -38,8 +46,15 @@ pub use container::{
 };
 pub use containers::{ContainerLock, ContainerStore};
 pub use error::RunnerError;
+pub use exec::ExecOptions;
+pub use image::{ImageError, ImageSource, ResolvedImage, StoreImages};
 pub use limits::Limits;
+pub use logs::{LogOptions, print_logs};
 pub use mounts::{TmpfsSpec, VolumeSource, VolumeSpec, parse_tmpfs, parse_volume};
 pub use names::{short_id, validate_name};
+pub use network::{OutboundHelper, outbound_helper};
 pub use ports::{PortSpec, Protocol, PublishedPort, parse_port_spec};
+pub use runtime::{CreateOptions, PruneReport, Runtime, SupervisorCommand};
+pub use session::READY_FD_ENV;
 pub use signal::{parse_signal, signal_name};
+pub use volumes::VolumeStore;

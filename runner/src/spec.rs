@@ -22,8 +22,6 @@ use crate::limits::{CPU_PERIOD_US, Limits};
 pub(crate) enum NetworkNamespace {
     /// The host's (`--network host`).
     Host,
-    /// A new one made by the sandbox, with only `lo`.
-    New,
     /// One prepared by the runner (bound to a file), joined.
     Join(PathBuf),
 }
@@ -162,11 +160,6 @@ pub(crate) fn container_spec(
             .collect();
         match network {
             NetworkNamespace::Host => {}
-            NetworkNamespace::New => {
-                let mut ns = LinuxNamespace::default();
-                ns.set_typ(LinuxNamespaceType::Network);
-                namespaces.push(ns);
-            }
             NetworkNamespace::Join(path) => {
                 let mut ns = LinuxNamespace::default();
                 ns.set_typ(LinuxNamespaceType::Network);
@@ -202,7 +195,7 @@ mod tests {
 
     #[test]
     fn process_fields_are_ours() {
-        let spec = container_spec(&cfg(), &NetworkNamespace::New, &[]);
+        let spec = container_spec(&cfg(), &NetworkNamespace::Join("/n".into()), &[]);
         let p = spec.process().as_ref().unwrap();
         assert_eq!(p.args().as_ref().unwrap(), &["httpd", "-f"]);
         assert_eq!(p.cwd().to_str(), Some("/www"));
@@ -237,10 +230,6 @@ mod tests {
             vec![]
         );
         assert_eq!(
-            count(&container_spec(&cfg(), &NetworkNamespace::New, &[])),
-            vec![None]
-        );
-        assert_eq!(
             count(&container_spec(
                 &cfg(),
                 &NetworkNamespace::Join("/x/netns".into()),
@@ -262,7 +251,7 @@ mod tests {
             target: "/data".into(),
             read_only: true,
         }];
-        let spec = container_spec(&c, &NetworkNamespace::New, &binds);
+        let spec = container_spec(&c, &NetworkNamespace::Join("/n".into()), &binds);
         let mounts = spec.mounts().as_ref().unwrap();
         let dests: Vec<&str> = mounts
             .iter()
@@ -279,7 +268,7 @@ mod tests {
 
     #[test]
     fn limits_become_resources() {
-        let spec = container_spec(&cfg(), &NetworkNamespace::New, &[]);
+        let spec = container_spec(&cfg(), &NetworkNamespace::Join("/n".into()), &[]);
         assert!(spec.linux().as_ref().unwrap().resources().is_none());
         let mut c = cfg();
         c.limits = Limits {
@@ -287,12 +276,12 @@ mod tests {
             milli_cpus: Some(500),
             pids: Some(10),
         };
-        let spec = container_spec(&c, &NetworkNamespace::New, &[]);
+        let spec = container_spec(&c, &NetworkNamespace::Join("/n".into()), &[]);
         let r = spec.linux().as_ref().unwrap().resources().clone().unwrap();
-        let m = r.memory().clone().unwrap();
+        let m = r.memory().unwrap();
         assert_eq!((m.limit(), m.swap()), (Some(32 << 20), Some(32 << 20)));
         let cpu = r.cpu().clone().unwrap();
         assert_eq!((cpu.quota(), cpu.period()), (Some(50_000), Some(100_000)));
-        assert_eq!(r.pids().clone().unwrap().limit(), 10);
+        assert_eq!(r.pids().unwrap().limit(), 10);
     }
 }

@@ -48,9 +48,9 @@ impl std::fmt::Display for ExitDisplay {
     }
 }
 
-/// A step of the build failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{kind}")]
+/// A step of the build failed. It reads as its kind, whose causes are its
+/// causes.
+#[derive(Debug, Clone)]
 pub struct StepError {
     /// The step's progress name (`[2/3] RUN make`).
     pub step: String,
@@ -59,6 +59,18 @@ pub struct StepError {
     /// The instruction it comes from.
     pub location: Option<Location>,
     pub kind: StepErrorKind,
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for StepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
 }
 
 impl StepError {

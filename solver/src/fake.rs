@@ -392,6 +392,7 @@ impl Worker for FakeWorker {
         &self,
         config_json: &[u8],
         layers: &[Layer],
+        _ctx: &OpContext,
     ) -> Result<ImageRecord, WorkerError> {
         self.images_written
             .lock()

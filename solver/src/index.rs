@@ -1,13 +1,19 @@
 //! The build cache index: cache key → result, kept in the kiln root.
 //!
 //! One small JSON file per key, `build-cache/v1/<hh>/<hex>.json`, written to
-//! a temp file in `build-cache/tmp/`, fsynced and renamed into place. A key
+//! a temp file in `build-cache/tmp/` and renamed into place. A key
 //! names its result completely, so two builds that record the same key
 //! concurrently write equivalent records and whichever rename lands last
 //! wins: no lock is needed and readers only ever see whole files. A record
 //! whose layers were pruned from the store is treated as a miss by the
 //! solver. Temp files of a killed writer are named `<pid>-…` and removed by
 //! the next [`CacheIndex::open`] once that pid is gone.
+//!
+//! Records are not fsynced: a record is only an optimisation whose reader
+//! checks it (schema, key, JSON, and that its layers are still in the
+//! store), so one lost or emptied by a power cut is a cache miss, never a
+//! wrong result — and a cold build writes one record per step, where an
+//! fsync each would cost more than the step.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -159,9 +165,7 @@ impl CacheIndex {
             .prefix(&format!("{}-", std::process::id()))
             .tempfile_in(&tmp_dir)
             .map_err(io_err("create a temp file in", &tmp_dir))?;
-        tmp.write_all(&bytes)
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(io_err("write", tmp.path()))?;
+        tmp.write_all(&bytes).map_err(io_err("write", tmp.path()))?;
         tmp.persist(&path).map_err(|e| IndexError::Io {
             op: "rename into",
             path: path.clone(),
@@ -198,6 +202,22 @@ impl CacheIndex {
         out
     }
 
+    /// Forgets every record (`kiln prune`); returns how many there were.
+    /// Records are moved out of sight first (one rename), then removed.
+    pub fn clear(&self) -> Result<usize, IndexError> {
+        let live = self.dir.join(format!("v{SCHEMA_VERSION}"));
+        if !live.exists() {
+            return Ok(0);
+        }
+        let count = self.states().len();
+        let doomed = self
+            .tmp_dir()
+            .join(format!("{}-cleared-{}", std::process::id(), unique()));
+        fs::rename(&live, &doomed).map_err(io_err("move aside", &live))?;
+        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))?;
+        Ok(count)
+    }
+
     /// Forgets `key`.
     pub fn remove(&self, key: &CacheKey) -> Result<(), IndexError> {
         let path = self.path(key);
@@ -207,6 +227,12 @@ impl CacheIndex {
             Err(e) => Err(io_err("remove", &path)(e)),
         }
     }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]
@@ -239,9 +265,13 @@ mod tests {
         }
         let idx = CacheIndex::open(dir.path()).unwrap();
         assert_eq!(idx.get::<StateRecord>(&key), Some(rec.clone()));
-        assert_eq!(idx.states(), vec![(key, rec)]);
+        assert_eq!(idx.states(), vec![(key, rec.clone())]);
         idx.remove(&key).unwrap();
         assert_eq!(idx.get::<StateRecord>(&key), None);
+        idx.put(&key, &rec).unwrap();
+        assert_eq!(idx.clear().unwrap(), 1);
+        assert_eq!(idx.get::<StateRecord>(&key), None);
+        assert_eq!(idx.clear().unwrap(), 0);
     }
 
     #[test]

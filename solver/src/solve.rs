@@ -123,14 +123,14 @@ pub async fn build<W: Worker>(
 
     let v = progress.vertex();
     progress.started(v, "exporting to image");
-    let image = match worker.write_image(&config_json, &chain).await {
+    let ctx = crate::progress::OpContext::new(progress.clone(), v, cancel.clone());
+    let image = match worker.write_image(&config_json, &chain, &ctx).await {
         Ok(img) => img,
         Err(e) => {
             progress.failed(v, &e.to_string());
             return Err(SolveError::WriteImage(e));
         }
     };
-    progress.status(v, &format!("writing image {} done", image.config_digest));
     progress.completed(v);
     Ok(BuildOutput {
         config_json,

@@ -430,11 +430,13 @@ pub trait Worker: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Layer>, WorkerError>> + Send;
 
     /// Writes an image (config bytes exactly as given, manifest over
-    /// `layers`) into the store.
+    /// `layers`) into the store, and names it as the worker was asked to;
+    /// status lines go to `ctx`.
     fn write_image(
         &self,
         config_json: &[u8],
         layers: &[Layer],
+        ctx: &OpContext,
     ) -> impl Future<Output = Result<ImageRecord, WorkerError>> + Send;
 }
 

@@ -14,6 +14,18 @@ mod save;
 mod store;
 mod tag;
 
+mod container;
+mod exec;
+mod kill;
+mod logs;
+mod ps;
+mod rm;
+mod run;
+mod runtime;
+mod start;
+mod stop;
+mod volume;
+
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -52,6 +64,30 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Remove unused images and data.
     Prune(prune::PruneArgs),
+    /// Run a command in a new container.
+    Run(run::RunArgs),
+    /// Create a container without starting it.
+    Create(run::CreateArgs),
+    /// Start stopped containers.
+    Start(start::StartArgs),
+    /// List containers.
+    Ps(ps::PsArgs),
+    /// Show a container's output.
+    Logs(logs::LogsArgs),
+    /// Stop running containers.
+    Stop(stop::StopArgs),
+    /// Send a signal to running containers.
+    Kill(kill::KillArgs),
+    /// Remove containers.
+    Rm(rm::RmArgs),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -79,6 +115,17 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Load(args) => load::run(&global, args),
         Command::Prune(args) => prune::run(&global, args),
         Command::Debug(cmd) => debug::run(&global, cmd),
+        Command::Run(args) => run::run(&global, args),
+        Command::Create(args) => run::create_cmd(&global, args),
+        Command::Start(args) => start::run(&global, args),
+        Command::Ps(args) => ps::run(&global, args),
+        Command::Logs(args) => logs::run(&global, args),
+        Command::Stop(args) => stop::run(&global, args),
+        Command::Kill(args) => kill::run(&global, args),
+        Command::Rm(args) => rm::run(&global, args),
+        Command::Exec(args) => exec::run(&global, args),
+        Command::Container(cmd) => container::run(&global, cmd),
+        Command::Volume(cmd) => volume::run(&global, cmd),
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
         Command::Pull(args) => pull::pull(&global, args),

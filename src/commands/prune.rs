@@ -42,10 +42,16 @@ pub struct Part {
 }
 
 /// The parts, in order. Images last (see the module docs).
-pub const PARTS: &[Part] = &[Part {
-    name: "images",
-    run: prune_images,
-}];
+pub const PARTS: &[Part] = &[
+    Part {
+        name: "build cache",
+        run: super::build::prune::prune_build_cache,
+    },
+    Part {
+        name: "images",
+        run: prune_images,
+    },
+];
 
 pub fn run(global: &GlobalArgs, args: PruneArgs) -> CmdResult {
     let mut total = 0;

@@ -26,6 +26,20 @@ pub enum BuildWorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot pull {name}")]
+    Pull {
+        name: String,
+        #[source]
+        source: kiln_registry::remote::RemoteError,
+    },
+    #[error("image {name} is here only for {have}, and pulling it for {want} failed")]
+    OtherPlatform {
+        name: String,
+        have: String,
+        want: String,
+        #[source]
+        source: kiln_registry::remote::RemoteError,
+    },
     #[error("invalid image reference {name:?}")]
     Reference {
         name: String,

@@ -209,7 +209,7 @@ async fn copy(
                 options: CopyOptions {
                     instruction,
                     owner: o,
-                    mode,
+                    mode: mode.as_ref(),
                     exclude: &c.excludes,
                     parents: c.parents,
                     unpack: c.unpack,
@@ -217,7 +217,14 @@ async fn copy(
                     patterns: Some(&Compiler),
                 },
             };
-            kiln_executor::copy(dest_root, &req).map_err(fileop_err)?;
+            let start = std::time::Instant::now();
+            let stats = kiln_executor::copy(dest_root, &req).map_err(fileop_err)?;
+            tracing::debug!(
+                files = stats.files,
+                bytes = stats.bytes,
+                elapsed_ms = start.elapsed().as_millis() as u64,
+                "copied"
+            );
             Ok(())
         })
     })
@@ -274,7 +281,16 @@ pub async fn checksum(
                         ..CopyOptions::copy()
                     },
                 };
-                kiln_executor::checksum(&copy_req, &cache).map_err(fileop_err)
+                let start = std::time::Instant::now();
+                let sum = kiln_executor::checksum(&copy_req, &cache).map_err(fileop_err)?;
+                tracing::debug!(
+                    entries = sum.entries,
+                    files_read = sum.files_read,
+                    bytes_read = sum.bytes_read,
+                    elapsed_ms = start.elapsed().as_millis() as u64,
+                    "context checksum"
+                );
+                Ok(sum)
             })
             .await?;
             Ok(sum.digest)

@@ -9,6 +9,7 @@ mod exec;
 mod fileop;
 mod image;
 mod rootfs;
+pub mod transfer;
 
 pub use error::BuildWorkerError;
 
@@ -25,6 +26,9 @@ use kiln_solver::{
 use oci_spec::image::{Digest, Platform};
 
 pub use rootfs::BuildRootfs;
+
+/// The owner name of the build cache's GC roots in the store.
+pub const BUILD_CACHE_ROOTS: &str = "build-cache";
 
 /// The build context as the worker reads it.
 #[derive(Debug, Clone)]
@@ -48,6 +52,14 @@ pub struct KilnWorker {
     downloads: fileop::Downloads,
     /// `SOURCE_DATE_EPOCH`: clamps layer times.
     source_date_epoch: Option<i64>,
+    /// Names given to the image (`-t`).
+    tags: Vec<kiln_registry::Reference>,
+    /// Layers this build's steps wrote: kept from garbage collection as the
+    /// build cache's GC roots (see [`KilnWorker::save_caches`]).
+    new_layers: std::sync::Mutex<Vec<oci_spec::image::Digest>>,
+    /// Held for the whole build: garbage collection waits, so no layer a
+    /// step wrote disappears before the image refers to it.
+    _lease: kiln_registry::Lease,
 }
 
 impl KilnWorker {
@@ -57,8 +69,12 @@ impl KilnWorker {
         context: Context,
         secrets: HashMap<String, SecretSource>,
         source_date_epoch: Option<i64>,
+        tags: Vec<kiln_registry::Reference>,
     ) -> Result<KilnWorker, BuildWorkerError> {
         Ok(KilnWorker {
+            _lease: store.lease()?,
+            tags,
+            new_layers: std::sync::Mutex::new(Vec::new()),
             hash_cache: Arc::new(FileHashCache::open(root)?),
             downloads: fileop::Downloads::default(),
             snapshotter: Snapshotter::open(root)?,
@@ -73,10 +89,42 @@ impl KilnWorker {
 }
 
 impl KilnWorker {
-    /// Saves what the build learnt about context files (their hashes).
+    /// Starts unpacking a base image's layers in the background, so the
+    /// snapshot is ready (or nearly) when the first step needs it, while the
+    /// build computes its cache keys. Errors are left for `prepare` to
+    /// report; unpacking a snapshot that exists costs a stat.
+    fn unpack_ahead(&self, layers: &[Layer]) {
+        if layers
+            .iter()
+            .all(|l| self.store.snapshot(&l.diff_id).is_some())
+        {
+            return;
+        }
+        let store = self.store.clone();
+        let layers = layers.to_vec();
+        tokio::task::spawn_blocking(move || {
+            for l in &layers {
+                if let Err(e) = store.unpack_layer(&image::to_store_layer(l)) {
+                    tracing::debug!(diff_id = %l.diff_id, error = %e, "unpacking ahead failed");
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Saves what the build learnt: the hashes of context files, and the
+    /// layers its steps wrote as GC roots of the build cache (so `kiln
+    /// prune` keeps them until the build cache itself is pruned).
     pub fn save_caches(&self) {
         if let Err(e) = self.hash_cache.save() {
             tracing::warn!(error = %e, "cannot save the file-hash cache");
+        }
+        let layers =
+            std::mem::take(&mut *self.new_layers.lock().unwrap_or_else(|e| e.into_inner()));
+        if !layers.is_empty()
+            && let Err(e) = self.store.add_gc_roots(BUILD_CACHE_ROOTS, layers.iter())
+        {
+            tracing::warn!(error = %e, "cannot register the build cache's layers");
         }
     }
 }
@@ -96,14 +144,50 @@ impl Worker for KilnWorker {
         &self,
         name: &str,
         platform: &Platform,
-        _ctx: &OpContext,
+        ctx: &OpContext,
     ) -> Result<ResolvedImage, WorkerError> {
-        match image::resolve_local(&self.store, name, platform)? {
-            Some(img) => Ok(img),
-            None => Err(WorkerError::ImageNotFound {
-                name: name.to_string(),
-                source: None,
+        let local = match image::resolve_local(&self.store, name, platform)? {
+            image::Local::Found(img) => {
+                self.unpack_ahead(&img.layers);
+                return Ok(*img);
+            }
+            image::Local::Missing => None,
+            image::Local::OtherPlatform(p) => Some(p),
+        };
+        // Not here: pull it (metadata and layers) from its registry.
+        let reference = image::reference(name)?;
+        let options = kiln_registry::remote::PullOptions {
+            platform: Some(kiln_registry::remote::Platform {
+                os: platform.os().to_string(),
+                architecture: platform.architecture().to_string(),
+                variant: platform.variant().clone(),
             }),
+        };
+        let config = kiln_registry::remote::RemoteConfig::from_env();
+        let reporter = transfer::StatusReporter::new(ctx.clone());
+        let pulled = tokio::select! {
+            r = kiln_registry::remote::pull_if_missing(&self.store, &config, &reference, &options, &reporter) => r,
+            _ = ctx.cancel.cancelled() => return Err(WorkerError::Cancelled),
+        };
+        match pulled {
+            Ok(img) => {
+                let img = image::resolved(&self.store, &reference, &img)?;
+                self.unpack_ahead(&img.layers);
+                Ok(img)
+            }
+            Err(e) => Err(match local {
+                Some(have) => BuildWorkerError::OtherPlatform {
+                    name: reference.familiar(),
+                    have,
+                    want: kiln_solver::format_platform(platform),
+                    source: e,
+                },
+                None => BuildWorkerError::Pull {
+                    name: reference.familiar(),
+                    source: e,
+                },
+            }
+            .into()),
         }
     }
 
@@ -179,17 +263,30 @@ impl Worker for KilnWorker {
     ) -> Result<Option<Layer>, WorkerError> {
         let store = self.store.clone();
         let epoch = self.source_date_epoch;
-        Ok(blocking(move || rootfs::commit(&store, rootfs, epoch)).await?)
+        let layer = blocking(move || rootfs::commit(&store, rootfs, epoch)).await?;
+        if let Some(l) = &layer {
+            self.new_layers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(l.diff_id.clone());
+        }
+        Ok(layer)
     }
 
     async fn write_image(
         &self,
         config_json: &[u8],
         layers: &[Layer],
+        ctx: &OpContext,
     ) -> Result<ImageRecord, WorkerError> {
         let store = self.store.clone();
         let config = config_json.to_vec();
         let layers = layers.to_vec();
-        Ok(blocking(move || image::write_image(&store, &config, &layers)).await?)
+        let tags = self.tags.clone();
+        let ctx = ctx.clone();
+        Ok(blocking(move || {
+            image::write_image(&store, &config, &layers, &tags, &|s| ctx.status(s))
+        })
+        .await?)
     }
 }

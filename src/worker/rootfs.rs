@@ -67,12 +67,21 @@ pub fn commit(
     rootfs: BuildRootfs,
     source_date_epoch: Option<i64>,
 ) -> Result<Option<Layer>, BuildWorkerError> {
+    let start = std::time::Instant::now();
     let info = rootfs
         .snapshot
         .write_layer(store, &LayerOptions { source_date_epoch })?;
+    tracing::debug!(
+        diff_id = %info.diff_id,
+        size = info.size,
+        entries = info.entries,
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        "step committed"
+    );
     if info.entries == 0 {
         return Ok(None);
     }
+    keep_as_snapshot(store, &rootfs, &info.diff_id);
     Ok(Some(Layer {
         diff_id: info.diff_id.clone(),
         blob: oci_spec::image::Descriptor::new(
@@ -86,6 +95,41 @@ pub fn commit(
 /// An overlay stack to mount: lowers (topmost first), an optional
 /// (upper, work) pair, and the mountpoint.
 pub type StackMount = (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, PathBuf);
+
+/// Keeps the step's upper directory as the snapshot of the layer it just
+/// became: it already is that layer in overlay-lower form (whiteouts as 0/0
+/// character devices, opaque directories marked), so the next step stacks
+/// it directly instead of unpacking the tar just written — as
+/// containers/storage stacks layer diff directories. The rename is atomic;
+/// when the snapshot exists already (another build made the same layer),
+/// the upper directory goes away with the step.
+fn keep_as_snapshot(store: &Store, rootfs: &BuildRootfs, diff_id: &oci_spec::image::Digest) {
+    // Only an overlay upper dir is the layer alone; a plain-copy snapshot
+    // holds the whole filesystem.
+    if rootfs.snapshot.mode() != kiln_executor::SnapshotMode::Overlay {
+        return;
+    }
+    let Ok(dest) = store.snapshot_path(diff_id) else {
+        return;
+    };
+    if dest.exists() {
+        return;
+    }
+    if let Some(parent) = dest.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let upper = rootfs.snapshot.upper();
+    match nix::fcntl::renameat2(
+        nix::fcntl::AT_FDCWD,
+        &upper,
+        nix::fcntl::AT_FDCWD,
+        &dest,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    ) {
+        Ok(()) => tracing::debug!(%diff_id, "kept the step's upper dir as the layer snapshot"),
+        Err(e) => tracing::debug!(%diff_id, error = %e, "layer snapshot not kept"),
+    }
+}
 
 /// The overlay mount options for `lowers` (topmost first) and an optional
 /// upper/work pair.

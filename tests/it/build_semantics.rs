@@ -250,3 +250,111 @@ fn local_output_is_the_root_filesystem() {
     // What a later layer deleted is not there.
     assert!(!out.path().join("bin/vi").exists());
 }
+
+#[test]
+fn later_steps_see_earlier_deletions() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN rm /bin/vi && mkdir -p /d/sub && echo f > /d/sub/f\nRUN test ! -e /bin/vi && rm -r /d && mkdir /d && echo g > /d/g\nRUN test ! -e /bin/vi && test ! -e /d/sub && cat /d/g > /seen\n",
+    )]);
+    let out = export(&root, ctx.path(), &[]);
+    assert_eq!(read(&out, "/seen"), "g\n");
+    assert!(!out.path().join("d/sub").exists());
+    // A rebuild of the last step alone (the others cached) sees the same.
+    let out2 = export(&root, ctx.path(), &["--no-cache"]);
+    assert_eq!(read(&out2, "/seen"), "g\n");
+}
+
+#[test]
+fn run_mounts_and_network_reach_the_step_and_stay_out_of_the_image() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let ctx = build_context(&[
+        ("data/in.txt", "from-context\n"),
+        (
+            "Dockerfile",
+            r#"FROM busybox
+RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-len
+RUN --mount=type=secret,id=tok,env=TOKEN echo ${#TOKEN} > /env-len
+RUN --mount=type=cache,target=/cache echo run >> /cache/runs && wc -l < /cache/runs > /cache-count
+RUN --mount=type=bind,source=data,target=/data cat /data/in.txt > /bound
+RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/x && test -f /scratch/x
+RUN --network=none sh -c 'grep -c : /proc/net/dev' > /ifaces-none
+"#,
+        ),
+    ]);
+    let secret = ctx.path().join("secret.txt");
+    std::fs::write(&secret, "s3cret-xyzzy").unwrap();
+    let spec = format!("id=tok,src={}", secret.display());
+    let out = export(&root, ctx.path(), &["--secret", &spec, "-t", "mounted"]);
+    assert_eq!(read(&out, "/secret-len").trim(), "12");
+    assert_eq!(read(&out, "/env-len").trim(), "12");
+    assert_eq!(read(&out, "/cache-count").trim(), "1");
+    assert_eq!(read(&out, "/bound"), "from-context\n");
+    // Only `lo` without a network.
+    assert_eq!(read(&out, "/ifaces-none").trim(), "1");
+    // Nothing of the mounts is in the image.
+    assert!(!out.path().join("run/secrets/tok").exists());
+    assert!(!out.path().join("cache").join("runs").exists());
+    assert!(!out.path().join("scratch/x").exists());
+    // The history never shows the secret.
+    let hist = root.ok(["history", "--no-trunc", "mounted"]);
+    assert!(!hist.contains("xyzzy"), "{hist}");
+    let inspect = root.ok(["inspect", "mounted"]);
+    assert!(!inspect.contains("xyzzy"), "{inspect}");
+
+    // Another secret value, same cache: nothing runs again; the cache
+    // mount persists between builds when its step does run.
+    std::fs::write(&secret, "other-value!").unwrap();
+    let again = root.build_ok(ctx.path(), ["--secret", &spec]);
+    let cached = again.matches(" CACHED").count();
+    assert_eq!(cached, 7, "{again}");
+    let out = export(&root, ctx.path(), &["--secret", &spec, "--no-cache"]);
+    assert_eq!(read(&out, "/cache-count").trim(), "2");
+    // A missing required secret fails the step with a clear message.
+    let req = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=nope,required=true true\n",
+    )]);
+    let failed = root.build(req.path(), Vec::<&str>::new());
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("nope not found"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn platform_sets_the_image_platform_and_refuses_foreign_runs() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let other = if std::env::consts::ARCH == "x86_64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    let ctx = build_context(&[
+        ("f", "data\n"),
+        ("Dockerfile", "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n"),
+    ]);
+    root.build_ok(ctx.path(), ["--platform", other, "-t", "foreign"]);
+    let c = inspect(&root, "foreign");
+    assert_eq!(c["Architecture"], other.trim_start_matches("linux/"));
+    assert_eq!(c["Os"], "linux");
+    // A RUN step would need an emulator: a clear error instead.
+    let run = build_context(&[
+        ("f", "data\n"),
+        ("Dockerfile", "FROM scratch\nCOPY f /f\nRUN /f\n"),
+    ]);
+    let out = root.build(run.path(), ["--platform", other]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cross-platform RUN"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("Dockerfile:3"), "{}", stderr(&out));
+}

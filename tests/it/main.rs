@@ -3,14 +3,25 @@
 
 mod archive;
 mod build;
+mod build_add;
+mod build_check;
+mod build_copy;
+mod build_copy_cache;
+mod build_copy_meta;
+mod build_heredoc;
+mod build_mounts;
 mod build_semantics;
 mod cli;
 mod diff;
 mod fault_proxy;
+mod file_server;
 mod images;
 mod login;
 mod parse;
 mod registry;
+mod run;
+mod run_images;
+mod run_lifecycle;
 mod sandbox;
 mod store;
 mod test_registry;

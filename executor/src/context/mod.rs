@@ -25,7 +25,7 @@ pub use cache::{FileHashCache, RACY_WINDOW};
 
 use crate::fileop::plan::{self, Item};
 use crate::fileop::select::{self, Event};
-use crate::fileop::{CopyRequest, FileOpError, Owner, Source, meta};
+use crate::fileop::{Chmod, CopyRequest, FileOpError, Owner, Source, meta};
 
 /// Schema tag of the checksum: bump when the serialisation changes.
 const SCHEMA: &[u8] = b"kiln-context-checksum-v1\0";
@@ -112,7 +112,8 @@ pub fn checksum(
         match &planned.item {
             Item::Inline(f) => {
                 field(&mut head, &Sha256::digest(&f.content));
-                head.extend_from_slice(&req.options.mode.unwrap_or(f.mode).to_le_bytes());
+                let mode = req.options.mode.map_or(f.mode, |c| c.apply(f.mode, false));
+                head.extend_from_slice(&mode.to_le_bytes());
                 records.push(Record {
                     header: head,
                     file: None,
@@ -184,7 +185,7 @@ pub fn checksum(
 fn record(
     e: &select::Entry<'_>,
     owner: Option<Owner>,
-    mode: Option<u32>,
+    mode: Option<&Chmod>,
 ) -> Result<Record, FileOpError> {
     let m = e.meta;
     let mut head = Vec::with_capacity(96);
@@ -198,7 +199,8 @@ fn record(
     let perm = if m.file_type().is_symlink() {
         0o777
     } else {
-        mode.unwrap_or(m.mode() & 0o7777)
+        let own = m.mode() & 0o7777;
+        mode.map_or(own, |c| c.apply(own, m.is_dir()))
     };
     head.extend_from_slice(&perm.to_le_bytes());
     head.extend_from_slice(&owner.uid.to_le_bytes());

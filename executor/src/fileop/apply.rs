@@ -1,31 +1,31 @@
 //! Writing what a source selected into the destination root, with `cp -a`
 //! semantics as BuildKit's copier has them: directories merged, files
 //! replaced, symlinks copied as symlinks, hard links within one copy kept,
-//! device nodes recreated, owner/mode/times/xattrs copied or overridden.
+//! device nodes and FIFOs recreated, sockets turned into empty files,
+//! owner/mode/times/xattrs copied or overridden.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::meta;
 use super::select::{Entry, Event, Filters, Match, walk};
-use super::{CopyStats, FileOpError, Owner};
+use super::{Chmod, CopyStats, FileOpError, Owner};
 
 /// How copied entries get their metadata.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct MetaPolicy {
+pub(crate) struct MetaPolicy<'a> {
     /// Owner of every copied entry; `None` keeps the source's.
     pub(crate) owner: Option<Owner>,
-    /// Permission bits of every copied entry (`--chmod`); `None` keeps the
-    /// source's.
-    pub(crate) mode: Option<u32>,
+    /// `--chmod` for every copied entry; `None` keeps the source's mode.
+    pub(crate) mode: Option<&'a Chmod>,
     /// Timestamp of every copied entry; `None` keeps the source's.
     pub(crate) time: Option<SystemTime>,
 }
 
-impl MetaPolicy {
+impl MetaPolicy<'_> {
     fn owner_of(&self, m: &Metadata) -> Owner {
         self.owner.unwrap_or(Owner {
             uid: m.uid(),
@@ -38,7 +38,8 @@ impl MetaPolicy {
     pub(crate) fn apply(&self, src: &Path, m: &Metadata, dst: &Path) -> Result<(), FileOpError> {
         meta::chown(dst, self.owner_of(m))?;
         if !m.file_type().is_symlink() {
-            let mode = self.mode.unwrap_or(m.mode() & 0o7777);
+            let own = m.mode() & 0o7777;
+            let mode = self.mode.map_or(own, |c| c.apply(own, m.is_dir()));
             meta::chmod(dst, mode)?;
         }
         meta::copy_xattrs(src, dst)?;
@@ -54,14 +55,14 @@ impl MetaPolicy {
 
 /// State of one copy operation (one COPY/ADD instruction): hard links seen
 /// so far and counters.
-pub(crate) struct Copier {
-    pub(crate) policy: MetaPolicy,
+pub(crate) struct Copier<'a> {
+    pub(crate) policy: MetaPolicy<'a>,
     links: HashMap<(u64, u64), PathBuf>,
     pub(crate) stats: CopyStats,
 }
 
-impl Copier {
-    pub(crate) fn new(policy: MetaPolicy) -> Copier {
+impl<'a> Copier<'a> {
+    pub(crate) fn new(policy: MetaPolicy<'a>) -> Copier<'a> {
         Copier {
             policy,
             links: HashMap::new(),
@@ -122,7 +123,22 @@ impl Copier {
     }
 
     fn leaf(&mut self, e: &Entry<'_>, dst: &Path, shown: &str) -> Result<(), FileOpError> {
-        self.copy_leaf(e.abs, e.meta, dst, &join_shown(shown, e.sub))
+        let shown = join_shown(shown, e.sub);
+        if e.meta.file_type().is_socket() {
+            // A layer cannot hold a socket: COPY makes it an empty file
+            // with the socket's permission bits, as BuildKit does.
+            remove_file_target(dst, &shown)?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(dst)
+                .map_err(FileOpError::io("create", dst))?;
+            self.stats.files += 1;
+            return self.policy.apply(e.abs, e.meta, dst);
+        }
+        self.copy_leaf(e.abs, e.meta, dst, &shown)
     }
 
     /// Copies the non-directory `src` (metadata `meta`) to `dst` (shown

@@ -36,7 +36,12 @@ impl ChownSpec {
     }
 }
 
+/// A numeric id; `root` is 0 without looking at the image, as BuildKit
+/// does (so `--chown=root` works in an image without /etc/passwd).
 fn numeric(s: &str) -> Option<u32> {
+    if s == "root" {
+        return Some(0);
+    }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         s.parse().ok()
     } else {
@@ -63,8 +68,9 @@ pub fn resolve_owner(rootfs: &Path, spec: &ChownSpec) -> Result<Owner, FileOpErr
 /// group files in kiln; it confines `/etc/passwd` symlinks to the rootfs.
 fn lookup_names(rootfs: &Path, spec: &ChownSpec) -> Result<Owner, FileOpError> {
     use crate::user::UserError;
+    let id_or_name = |s: &str| numeric(s).map_or_else(|| s.to_owned(), |n| n.to_string());
     let text = match &spec.group {
-        Some(g) => format!("{}:{g}", spec.user),
+        Some(g) => format!("{}:{}", id_or_name(&spec.user), id_or_name(g)),
         None => spec.user.clone(),
     };
     match crate::user::resolve_user_in_rootfs(rootfs, &text) {
@@ -127,6 +133,7 @@ mod tests {
         assert_eq!(r("app:staff").unwrap(), Owner { uid: 1000, gid: 50 });
         assert_eq!(r("7:staff").unwrap(), Owner { uid: 7, gid: 50 });
         assert_eq!(r("app:9").unwrap(), Owner { uid: 1000, gid: 9 });
+        assert_eq!(r("app:root").unwrap(), Owner { uid: 1000, gid: 0 });
         assert!(matches!(r("nobody"), Err(FileOpError::UnknownUser { .. })));
         assert!(matches!(
             r("app:nogroup"),
@@ -146,5 +153,9 @@ mod tests {
             }
         );
         assert_eq!(r("10:20"), Owner { uid: 10, gid: 20 });
+        // `root` is 0 without a passwd file, as in BuildKit.
+        assert_eq!(r("root"), Owner::ROOT);
+        assert_eq!(r("root:root"), Owner::ROOT);
+        assert_eq!(r("5:root"), Owner { uid: 5, gid: 0 });
     }
 }

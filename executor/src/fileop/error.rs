@@ -23,9 +23,6 @@ pub enum FileOpError {
     /// `.dockerignore`.
     #[error("\"{path}\": not found")]
     SourceNotFound { path: String },
-    /// A source path climbs out of its tree with `..`.
-    #[error("source path \"{path}\" points outside the build context")]
-    SourceOutsideRoot { path: String },
     /// Several sources were given and the destination is not a directory.
     #[error(
         "when using {instruction} with more than one source file, the destination must be a directory and end with a /"
@@ -49,7 +46,8 @@ pub enum FileOpError {
     /// A source is a socket or another kind of file that cannot be copied.
     #[error("{path}: cannot copy a {kind}")]
     UnsupportedFileType { path: String, kind: &'static str },
-    /// `--chmod` is not an octal mode between 0 and 07777.
+    /// `--chmod` is neither an octal mode between 0 and 07777 nor a
+    /// symbolic mode.
     #[error(
         "invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777"
     )]

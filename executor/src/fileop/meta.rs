@@ -89,11 +89,13 @@ pub(crate) fn make_special(dst: &Path, meta: &Metadata) -> Result<(), FileOpErro
 }
 
 /// `mkdir -p` inside an already resolved path: every directory created gets
-/// mode 0755, `owner` (root when none) and `time` when given. Existing
+/// `mode` (0755 unless `--chmod` says otherwise), `owner` (root when none)
+/// and `time` when given. Existing
 /// directories are left untouched; an existing non-directory is an error.
 /// Created directories are appended to `created`, parents first.
 pub(crate) fn mkdir_all(
     path: &Path,
+    mode: u32,
     owner: Option<Owner>,
     time: Option<SystemTime>,
     shown: &str,
@@ -119,15 +121,15 @@ pub(crate) fn mkdir_all(
             Some(0) | None => "/",
             Some(i) => &shown[..i],
         };
-        mkdir_all(parent, owner, time, parent_shown, created)?;
+        mkdir_all(parent, mode, owner, time, parent_shown, created)?;
     }
     match std::fs::create_dir(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => return Ok(()),
         Err(e) => return Err(FileOpError::io("create directory", path)(e)),
     }
-    chmod(path, 0o755)?;
     chown(path, owner.unwrap_or(Owner::ROOT))?;
+    chmod(path, mode)?;
     if let Some(t) = time {
         set_time(path, t)?;
     }

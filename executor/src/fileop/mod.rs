@@ -10,14 +10,17 @@
 //!   that matches nothing is allowed;
 //! - several sources need a directory destination;
 //! - a relative destination is relative to WORKDIR;
-//! - missing parents are created with mode 0755, owned by the `--chown`
-//!   owner (root without one);
+//! - missing parents (and a missing destination directory) are created
+//!   with mode 0755, or the `--chmod` mode when one is given (as BuildKit
+//!   does since 0.21), owned by the `--chown` owner (root without one);
 //! - a source symlink is followed inside its tree; symlinks below it are
 //!   copied as symlinks; nothing is ever resolved outside the source tree or
 //!   the destination root;
 //! - ownership: `--chown` when given, else root for the build context,
 //!   heredocs and downloads, and the source's own for `--from` trees;
-//! - `--chmod` (octal) sets the permission bits of everything copied;
+//! - `--chmod` sets the permission bits of everything copied: an octal
+//!   mode as it is, a symbolic one (`u+x,g-w`) applied to each source's
+//!   own mode (see [`Chmod`]);
 //! - `--exclude`, `--parents`, and `.dockerignore` for the context;
 //! - ADD extracts local tar archives (by content) and downloads URLs.
 //!
@@ -26,6 +29,7 @@
 //! (with [`resolve_owner`]), URLs (with [`download`]).
 
 mod apply;
+mod chmod;
 mod chown;
 mod error;
 mod http;
@@ -39,6 +43,7 @@ mod unpack;
 use std::path::Path;
 use std::time::SystemTime;
 
+pub use chmod::{Chmod, SymbolicMode};
 pub use chown::{ChownSpec, resolve_owner};
 pub use error::{FileOpError, PatternCause};
 pub use http::{Downloaded, download, parse_checksum};
@@ -127,7 +132,7 @@ pub struct CopyOptions<'a> {
     /// ownership of the tree kind.
     pub owner: Option<Owner>,
     /// `--chmod`, parsed with [`parse_chmod`].
-    pub mode: Option<u32>,
+    pub mode: Option<&'a Chmod>,
     /// `--exclude` patterns (`.dockerignore` syntax, relative to each
     /// source).
     pub exclude: &'a [String],
@@ -203,18 +208,10 @@ impl CopyStats {
     }
 }
 
-/// Parses `--chmod`: an octal mode between 0 and 07777.
-pub fn parse_chmod(value: &str) -> Result<u32, FileOpError> {
-    let invalid = || FileOpError::InvalidChmod {
-        value: value.to_owned(),
-    };
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    match u32::from_str_radix(value, 8) {
-        Ok(m) if m <= 0o7777 => Ok(m),
-        _ => Err(invalid()),
-    }
+/// Parses `--chmod`: an octal mode between 0 and 07777, or a symbolic mode
+/// (see [`Chmod`]).
+pub fn parse_chmod(value: &str) -> Result<Chmod, FileOpError> {
+    Chmod::parse(value)
 }
 
 /// The destination of a COPY/ADD inside the image, as BuildKit computes it:
@@ -249,8 +246,19 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         .map(|m| m.is_dir())
         .unwrap_or(false);
     let several = items.len() > 1 || (opts.parents && !items.is_empty());
-    if items.len() > 1 && !dest_is_dir && !dest_exists_dir && !items.iter().all(|p| p.item.is_dir())
-    {
+    // Which items ADD extracts (into the destination, as a directory).
+    let archives: Vec<bool> = items
+        .iter()
+        .map(|p| match &p.item {
+            Item::Tree { m, .. } => opts.unpack && m.meta.is_file() && unpack::is_archive(&m.abs),
+            Item::Inline(_) => false,
+        })
+        .collect();
+    let all_dir_like = items
+        .iter()
+        .zip(&archives)
+        .all(|(p, archive)| p.item.is_dir() || *archive);
+    if items.len() > 1 && !dest_is_dir && !dest_exists_dir && !all_dir_like {
         return Err(FileOpError::DestinationNotDirectory {
             instruction: opts.instruction.name(),
             dest: req.dest.to_owned(),
@@ -265,8 +273,16 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         mode: None,
         time: None,
     });
-    for planned in items {
+    for (planned, &archive) in items.iter().zip(&archives) {
         let (item, owner) = (&planned.item, planned.owner);
+        // Directories the copy creates get the `--chmod` mode (applied to
+        // 0755 when symbolic), as BuildKit's copier does since fsutil's
+        // "custom chmod for parent directories"; archives are extracted
+        // into plain 0755 directories, as BuildKit's unpacking does.
+        let dir_mode = match opts.mode {
+            Some(c) if !archive => c.apply(0o755, true),
+            _ => 0o755,
+        };
         // Parents of the destination: the destination itself when it is a
         // directory, else its parent directory.
         let ensure = if treat_as_dir {
@@ -280,6 +296,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
         };
         meta::mkdir_all(
             &ensure.under(dest_root),
+            dir_mode,
             opts.owner,
             opts.timestamp,
             &ensure.display(),
@@ -301,10 +318,11 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
                 total.bytes += f.content.len() as u64;
             }
             Item::Tree { m, .. } => {
-                if opts.unpack && m.meta.is_file() && unpack::is_archive(&m.abs) {
+                if archive {
                     let shown_ar = format!("/{}", m.resolved.rel());
                     meta::mkdir_all(
                         &dest_host,
+                        dir_mode,
                         opts.owner,
                         opts.timestamp,
                         &resolved_dest.display(),
@@ -320,6 +338,7 @@ pub fn copy(dest_root: &Path, req: &CopyRequest<'_>) -> Result<CopyStats, FileOp
                     if !dest_host.exists() {
                         meta::mkdir_all(
                             &dest_host,
+                            dir_mode,
                             opts.owner,
                             opts.timestamp,
                             &resolved_dest.display(),
@@ -366,7 +385,7 @@ fn shown_of(dest_root: &Path, p: &Path) -> String {
     }
 }
 
-fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(), FileOpError> {
+fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy<'_>) -> Result<(), FileOpError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut out = std::fs::OpenOptions::new()
@@ -380,7 +399,10 @@ fn write_inline(target: &Path, f: &InlineFile, policy: MetaPolicy) -> Result<(),
         .map_err(FileOpError::io("write", target))?;
     drop(out);
     meta::chown(target, policy.owner.unwrap_or(Owner::ROOT))?;
-    meta::chmod(target, policy.mode.unwrap_or(f.mode))?;
+    meta::chmod(
+        target,
+        policy.mode.map_or(f.mode, |c| c.apply(f.mode, false)),
+    )?;
     if let Some(t) = policy.time {
         meta::set_time(target, t)?;
     }
@@ -403,6 +425,7 @@ pub fn make_workdir(
     let mut created = Vec::new();
     meta::mkdir_all(
         &resolved.under(rootfs),
+        0o755,
         owner,
         timestamp,
         &resolved.display(),

@@ -260,22 +260,106 @@ fn ownership_context_reset_rootfs_kept_chown_overrides() {
 fn chmod_sets_files_and_directories() {
     let f = fixture();
     let mut o = CopyOptions::copy();
-    o.mode = Some(parse_chmod("0640").unwrap());
+    let m640 = parse_chmod("0640").unwrap();
+    o.mode = Some(&m640);
     run(&f, &["dir"], "/m", "/", o).unwrap();
     assert_eq!(mode(&f.root, "/m/one"), 0o640);
     assert_eq!(mode(&f.root, "/m/sub"), 0o640);
     assert_eq!(
         mode(&f.root, "/m"),
-        0o755,
-        "the destination itself is a created parent"
+        0o640,
+        "directories the copy creates get the mode too (BuildKit 0.21+)"
     );
-    o.mode = Some(parse_chmod("4755").unwrap());
+    let m777 = parse_chmod("777").unwrap();
+    o.mode = Some(&m777);
+    run(&f, &["a.txt"], "/parent/foo", "/", o).unwrap();
+    let m770 = parse_chmod("770").unwrap();
+    o.mode = Some(&m770);
+    run(&f, &["a.txt"], "/parent/sub/foo", "/", o).unwrap();
+    assert_eq!(
+        mode(&f.root, "/parent"),
+        0o777,
+        "an existing parent is left"
+    );
+    assert_eq!(mode(&f.root, "/parent/sub"), 0o770);
+    let suid = parse_chmod("4755").unwrap();
+    o.mode = Some(&suid);
     run(&f, &["a.txt"], "/suid", "/", o).unwrap();
     assert_eq!(mode(&f.root, "/suid"), 0o4755);
     assert!(parse_chmod("10000").is_err());
-    assert!(parse_chmod("u+x").is_err());
+    assert!(parse_chmod("u+q").is_err());
     assert!(parse_chmod("").is_err());
     assert!(parse_chmod("9").is_err());
+}
+
+#[test]
+fn symbolic_chmod_applies_to_each_source_mode() {
+    let f = fixture();
+    std::fs::set_permissions(f.ctx.join("a.txt"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    std::fs::set_permissions(
+        f.ctx.join("dir/sub"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        f.ctx.join("dir/sub/two"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let sym = parse_chmod("u+x,g-w,o+X").unwrap();
+    let mut o = CopyOptions::copy();
+    o.mode = Some(&sym);
+    run(&f, &["a.txt"], "/a", "/", o).unwrap();
+    assert_eq!(mode(&f.root, "/a"), 0o744);
+    run(&f, &["dir"], "/d", "/", o).unwrap();
+    // one: 0750 -> u+x: 0750, g-w: 0750, o+X (had x): 0751.
+    assert_eq!(mode(&f.root, "/d/one"), 0o751);
+    // sub: 0700 directory -> o+X applies to directories.
+    assert_eq!(mode(&f.root, "/d/sub"), 0o701);
+    // two: 0600 -> 0700 (no execute bit before: o+X does nothing).
+    assert_eq!(mode(&f.root, "/d/sub/two"), 0o700);
+    // A heredoc's own mode (0644) is the base.
+    let file = InlineFile {
+        name: "h".into(),
+        content: b"x".to_vec(),
+        mode: 0o644,
+    };
+    let sources = [Source::Inline(file)];
+    let sym = parse_chmod("a+x").unwrap();
+    let mut opts = CopyOptions::copy();
+    opts.mode = Some(&sym);
+    copy(
+        &f.root,
+        &CopyRequest {
+            tree: SourceTree {
+                root: &f.ctx,
+                kind: TreeKind::Context,
+                ignore: None,
+            },
+            sources: &sources,
+            dest: "/h",
+            workdir: "/",
+            options: opts,
+        },
+    )
+    .unwrap();
+    assert_eq!(mode(&f.root, "/h"), 0o755);
+}
+
+#[test]
+fn sockets_become_empty_files() {
+    let f = fixture();
+    let _listener = std::os::unix::net::UnixListener::bind(f.ctx.join("dir/app.sock")).unwrap();
+    std::fs::set_permissions(
+        f.ctx.join("dir/app.sock"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    run(&f, &["dir"], "/s", "/", CopyOptions::copy()).unwrap();
+    let m = std::fs::symlink_metadata(f.root.join("s/app.sock")).unwrap();
+    assert!(m.is_file());
+    assert_eq!(m.len(), 0);
+    assert_eq!(mode(&f.root, "/s/app.sock"), 0o640);
 }
 
 #[test]
@@ -503,6 +587,20 @@ fn add_extracts_local_archives_copy_does_not() {
     o.unpack = false;
     run(&f, &["pkg.bin"], "/kept/", "/", o).unwrap();
     assert!(f.root.join("kept/pkg.bin").is_file());
+    // Several archives extract into one destination, slash or not.
+    std::fs::write(f.ctx.join("one.tar.gz"), targz(&[("one", b"1")])).unwrap();
+    std::fs::write(f.ctx.join("two.tar.gz"), targz(&[("two", b"2")])).unwrap();
+    run(&f, &["*.tar.gz"], "/both", "/", CopyOptions::add()).unwrap();
+    assert_eq!(read(&f.root, "/both/one"), "1");
+    assert_eq!(read(&f.root, "/both/two"), "2");
+    // Archives are extracted into plain 0755 directories, whatever
+    // --chmod says (BuildKit's unpacking ignores it).
+    let m600 = parse_chmod("600").unwrap();
+    let mut o = CopyOptions::add();
+    o.mode = Some(&m600);
+    run(&f, &["pkg.bin"], "/deep/opt", "/", o).unwrap();
+    assert_eq!(mode(&f.root, "/deep"), 0o755);
+    assert_eq!(mode(&f.root, "/deep/opt"), 0o755);
     // A file that is not an archive is copied by ADD.
     run(&f, &["a.txt"], "/plain/", "/", CopyOptions::add()).unwrap();
     assert_eq!(read(&f.root, "/plain/a.txt"), "A");
@@ -539,7 +637,8 @@ fn heredoc_files() {
     assert_eq!(read(&f.root, "/h/EOF"), "hello\n");
     assert_eq!(mode(&f.root, "/h/EOF"), 0o644);
     assert_eq!(owner(&f.root, "/h/EOF"), (0, 0));
-    opts.mode = Some(0o755);
+    let m755 = parse_chmod("755").unwrap();
+    opts.mode = Some(&m755);
     opts.owner = Some(Owner { uid: 3, gid: 4 });
     copy(&f.root, &req(opts)).unwrap();
     assert_eq!(mode(&f.root, "/h/EOF"), 0o755);

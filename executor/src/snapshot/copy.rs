@@ -53,7 +53,7 @@ pub(crate) fn materialize(
 }
 
 struct CopyState<'a> {
-    copier: Copier,
+    copier: Copier<'static>,
     inodes: HashMap<PathBuf, u64>,
     rootfs: &'a Path,
 }

@@ -410,10 +410,7 @@ impl<'a> Run<'a> {
         let raw = op == '#' || op == '%';
         let word = match self.until(Some('}'), raw) {
             Ok((w, _)) => w,
-            Err(e) if self.peek().is_none() => {
-                let _ = e;
-                return Err(ExpandErrorKind::MissingBrace);
-            }
+            Err(_) if self.peek().is_none() => return Err(ExpandErrorKind::MissingBrace),
             Err(e) => return Err(e),
         };
         let value = self.get(name);

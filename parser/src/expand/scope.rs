@@ -201,12 +201,20 @@ impl Scope {
             set.push((k.value, v.value));
         }
         for (k, v) in set {
-            match self.env.iter_mut().find(|(e, _)| *e == k) {
-                Some(slot) => slot.1 = v,
-                None => self.env.push((k, v)),
-            }
+            self.set_env(k, v);
         }
         Ok(used)
+    }
+
+    /// Sets one ENV variable to `value` as is (no expansion), in place if it
+    /// exists, else at the end: for values that come from an image config
+    /// rather than from a Dockerfile (e.g. a default `PATH`).
+    pub fn set_env(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        match self.env.iter_mut().find(|(e, _)| *e == key) {
+            Some(slot) => slot.1 = value,
+            None => self.env.push((key, value)),
+        }
     }
 
     /// Applies an instruction's effect on the scope (ARG and ENV; the others

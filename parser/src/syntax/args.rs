@@ -6,7 +6,7 @@
 use pest::Parser;
 
 use super::{Args, Flag, Grammar, Keyword, Node, Pair, Rule, Warning, WarningKind};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, closest};
 use crate::span::{LineIndex, Span};
 
 /// A logical line: the joined text and, for every piece, where it came from
@@ -150,13 +150,10 @@ pub(crate) fn node(
 
 /// The closest keyword to a misspelt one, if any is close.
 fn suggest(word: &str) -> Option<&'static str> {
-    let upper = word.to_ascii_uppercase();
-    Keyword::ALL
-        .iter()
-        .map(|k| (strsim::levenshtein(&upper, k.as_str()), k.as_str()))
-        .filter(|&(d, k)| d <= 2 && d < k.len())
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, k)| k)
+    closest(
+        &word.to_ascii_uppercase(),
+        Keyword::ALL.iter().map(Keyword::as_str),
+    )
 }
 
 /// A flag word with quotes and `\` escapes removed, as BuildKit's
@@ -188,9 +185,12 @@ fn words_or_empty(words: Vec<String>) -> Args {
     }
 }
 
-/// Splits on runs of `[\t\v\f\r ]` (BuildKit's `reWhitespace`).
+/// What BuildKit's `reWhitespace` (`[\t\v\f\r ]+`) splits on.
+const RE_WHITESPACE: [char; 5] = ['\t', '\u{b}', '\u{c}', '\r', ' '];
+
+/// Splits on runs of [`RE_WHITESPACE`].
 fn whitespace_words(rest: &str) -> Vec<String> {
-    rest.split(['\t', '\u{b}', '\u{c}', '\r', ' '])
+    rest.split(RE_WHITESPACE)
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect()
@@ -237,11 +237,11 @@ fn name_values(rest: &str, keyword: Keyword, escape: char) -> Result<Args, Error
     if !first.contains('=') {
         // Old form: the first whitespace-separated word is the name, all the
         // rest (as written) the value.
-        let mut parts = rest.splitn(2, ['\t', '\u{b}', '\u{c}', '\r', ' ']);
+        let mut parts = rest.splitn(2, RE_WHITESPACE);
         let name = parts.next().unwrap_or_default();
         let value = parts
             .next()
-            .map(|v| v.trim_start_matches(['\t', '\u{b}', '\u{c}', '\r', ' ']))
+            .map(|v| v.trim_start_matches(RE_WHITESPACE))
             .unwrap_or_default();
         if value.is_empty() {
             return Err(ErrorKind::MissingValue { instruction });

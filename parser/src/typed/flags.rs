@@ -2,7 +2,7 @@
 //! declares the flags it takes; unknown flags, repeats of single flags,
 //! missing values and non-boolean values of boolean flags are errors.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, closest};
 use crate::span::Span;
 use crate::syntax::{Flag, Keyword};
 
@@ -34,12 +34,7 @@ impl FlagValues {
         for flag in flags {
             let name = flag.name();
             let Some(&(spec_name, kind)) = specs.iter().find(|(n, _)| *n == name) else {
-                let suggestion = specs
-                    .iter()
-                    .map(|(n, _)| (strsim::levenshtein(name, n), *n))
-                    .filter(|&(d, n)| d <= 2 && d < n.len())
-                    .min_by_key(|&(d, _)| d)
-                    .map(|(_, n)| n);
+                let suggestion = closest(name, specs.iter().map(|(n, _)| *n));
                 return Err(Error::new(
                     flag.span,
                     ErrorKind::UnknownFlag {

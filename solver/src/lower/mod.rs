@@ -77,10 +77,11 @@ pub(crate) struct Lowered {
 }
 
 /// Something a stage depends on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Dep {
     Stage(usize),
-    Image(String, String),
+    /// An image by name and platform, and where it is named.
+    Image(String, String, Span),
 }
 
 /// The lowering context shared by the instruction lowerings.
@@ -219,7 +220,11 @@ fn step_deps(ctx: &Ctx<'_>, steps: &[kiln_parser::Step]) -> Result<Vec<Dep>, Low
                         .value;
                     match ctx.stage_ref(&word, true) {
                         Some(i) => out.push(Dep::Stage(i)),
-                        None => out.push(Dep::Image(word, format_platform(&ctx.target_platform))),
+                        None => out.push(Dep::Image(
+                            word,
+                            format_platform(&ctx.target_platform),
+                            step.span,
+                        )),
                     }
                 }
             }
@@ -231,6 +236,7 @@ fn step_deps(ctx: &Ctx<'_>, steps: &[kiln_parser::Step]) -> Result<Vec<Dep>, Low
                             None => out.push(Dep::Image(
                                 from.clone(),
                                 format_platform(&ctx.target_platform),
+                                m.span,
                             )),
                         }
                     }
@@ -291,11 +297,11 @@ pub(crate) fn stage_base(ctx: &Ctx<'_>, idx: usize) -> Result<Base, LowerError> 
 /// Resolves images concurrently, each under its own progress vertex.
 async fn resolve_images<W: Worker>(
     worker: &W,
-    wanted: Vec<(String, Platform)>,
+    wanted: Vec<(String, Platform, Span)>,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<Vec<((String, String), ResolvedImage)>, LowerError> {
-    let futs = wanted.into_iter().map(|(name, platform)| {
+    let futs = wanted.into_iter().map(|(name, platform, span)| {
         let progress = progress.clone();
         let cancel = cancel.clone();
         async move {
@@ -315,7 +321,7 @@ async fn resolve_images<W: Worker>(
                             name,
                             source: Arc::new(e),
                         },
-                        None,
+                        Some(location(span)),
                     ))
                 }
             }
@@ -402,7 +408,11 @@ pub(crate) async fn lower<W: Worker>(
                     triggers.insert(i, inherited);
                 }
                 Base::Image { name, platform } => {
-                    deps.push(Dep::Image(name.clone(), format_platform(&platform)));
+                    deps.push(Dep::Image(
+                        name.clone(),
+                        format_platform(&platform),
+                        df.stages[i].span,
+                    ));
                     if let Some(img) = ctx.image(&name, &platform) {
                         let cfg = ImageConfig::parse(&img.config_json).map_err(|e| {
                             LowerError::new(
@@ -439,13 +449,13 @@ pub(crate) async fn lower<W: Worker>(
                         }
                         stack.push(s);
                     }
-                    Dep::Image(name, plat) => {
+                    Dep::Image(name, plat, span) => {
                         if images.insert((name.clone(), plat.clone()))
                             && !ctx.images.contains_key(&(name.clone(), plat.clone()))
                         {
                             let p = crate::image::parse_platform_lenient(&plat)
                                 .unwrap_or_else(|| ctx.target_platform.clone());
-                            wanted_images.push((name, p));
+                            wanted_images.push((name, p, span));
                         }
                     }
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kiln_registry::{Reference, Store};
 use kiln_solver::{BuildOutput, Progress, SolveError};
-use miette::{IntoDiagnostic, WrapErr, miette};
+use miette::{IntoDiagnostic, WrapErr};
 
 use super::options::OutputSpec;
 use crate::worker::KilnWorker;
@@ -35,28 +35,6 @@ pub async fn finish(
     push: bool,
     progress: &Progress,
 ) -> Result<(), Failure> {
-    if !tags.is_empty() {
-        let v = progress.vertex();
-        progress.started(v, "naming the image");
-        for t in tags {
-            let store = store.clone();
-            let r = t.clone();
-            let target = out.image.manifest.clone();
-            tokio::task::spawn_blocking(move || {
-                // A tag that already names this image is left alone.
-                match store.resolve(&r) {
-                    Ok(Some(d)) if d.digest() == target.digest() => Ok(None),
-                    _ => store.tag(&r, &target),
-                }
-            })
-            .await
-            .into_diagnostic()?
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot tag the image {t}"))?;
-            progress.status(v, &format!("naming to {t} done"));
-        }
-        progress.completed(v);
-    }
     for o in outputs {
         let v = progress.vertex();
         match o {
@@ -69,16 +47,120 @@ pub async fn finish(
                     .await
                     .into_diagnostic()??;
             }
-            OutputSpec::Oci(_) | OutputSpec::Docker(_) => {
-                progress.failed(v, "not supported yet");
-                return Err(miette!("-o type=oci and type=docker are not supported yet").into());
+            OutputSpec::Oci(dest) | OutputSpec::Docker(dest) => {
+                let kind = if matches!(o, OutputSpec::Oci(_)) {
+                    "oci"
+                } else {
+                    "docker"
+                };
+                progress.started(v, &format!("exporting to {kind} image format"));
+                let store = store.clone();
+                let dest = dest.clone();
+                let target = out.image.manifest_digest.to_string();
+                let names = tags.to_vec();
+                let r = tokio::task::spawn_blocking(move || {
+                    export_archive(&store, &target, names, &dest)
+                })
+                .await
+                .into_diagnostic()?;
+                if let Err(e) = r {
+                    progress.failed(v, &e.to_string());
+                    return Err(e.into());
+                }
             }
         }
         progress.completed(v);
     }
     if push {
-        return Err(miette!("--push is not supported yet").into());
+        let config = kiln_registry::remote::RemoteConfig::from_env();
+        for t in tags {
+            let v = progress.vertex();
+            progress.started(v, &format!("pushing {t}"));
+            let ctx = kiln_solver::OpContext::new(
+                progress.clone(),
+                v,
+                tokio_util::sync::CancellationToken::new(),
+            );
+            let reporter = crate::worker::transfer::StatusReporter::new(ctx);
+            match kiln_registry::remote::push(store, &config, t, &reporter).await {
+                Ok(pushed) => {
+                    progress.status(v, &format!("pushed {t}@{}", pushed.digest));
+                    progress.completed(v);
+                }
+                Err(e) => {
+                    progress.failed(v, &e.to_string());
+                    return Err(miette::Report::from_err(e)
+                        .wrap_err(format!("cannot push {t}"))
+                        .into());
+                }
+            }
+        }
     }
+    Ok(())
+}
+
+/// Writes the image as one tar that is both an OCI layout and a docker
+/// archive (the store's `save` format), to `dest` (`-`: stdout), atomically.
+fn export_archive(
+    store: &Store,
+    target: &str,
+    names: Vec<Reference>,
+    dest: &Path,
+) -> miette::Result<()> {
+    use std::io::{BufWriter, Write};
+    let image = store
+        .find_image(target)
+        .into_diagnostic()
+        .wrap_err("cannot read the built image")?;
+    let items = [kiln_registry::SaveItem { image, names }];
+    let werr = |what: &str| format!("cannot write the image archive {what}");
+    if dest.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let out = store
+            .save(
+                &items,
+                kiln_registry::Compression::Gzip,
+                BufWriter::with_capacity(1 << 20, stdout.lock()),
+            )
+            .into_diagnostic()
+            .wrap_err_with(|| werr("to standard output"))?;
+        let mut out = out;
+        out.flush()
+            .into_diagnostic()
+            .wrap_err_with(|| werr("to standard output"))?;
+        return Ok(());
+    }
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .into_diagnostic()
+        .wrap_err_with(|| werr(&dest.display().to_string()))?;
+    let file = tmp
+        .reopen()
+        .into_diagnostic()
+        .wrap_err_with(|| werr(&dest.display().to_string()))?;
+    let out = store
+        .save(
+            &items,
+            kiln_registry::Compression::Gzip,
+            BufWriter::with_capacity(1 << 20, file),
+        )
+        .into_diagnostic()
+        .wrap_err_with(|| werr(&dest.display().to_string()))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .into_diagnostic()
+        .wrap_err_with(|| werr(&dest.display().to_string()))?;
+    file.sync_all()
+        .into_diagnostic()
+        .wrap_err_with(|| werr(&dest.display().to_string()))?;
+    tmp.persist(dest)
+        .map_err(|e| e.error)
+        .into_diagnostic()
+        .wrap_err_with(|| werr(&dest.display().to_string()))?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 mod export;
 mod failure;
 mod options;
+pub mod prune;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -276,6 +277,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         },
         plan.secrets.clone(),
         epoch,
+        plan.tags.clone(),
     )
     .into_diagnostic()?;
     let worker = Arc::new(worker);

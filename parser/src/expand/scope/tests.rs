@@ -78,3 +78,16 @@ fn arg_without_value_is_unset() {
     assert_eq!(val(&stages[0], "${NOPE-unset}"), "unset");
     assert_eq!(stages[0].args().count(), 0);
 }
+
+#[test]
+fn set_env_is_literal() {
+    let (_, mut stages) = scopes("FROM x\nENV A=1\n", &[]);
+    let scope = &mut stages[0];
+    scope.set_env("PATH", "/sbin:$HOME");
+    scope.set_env("NEW", "'q'");
+    assert_eq!(
+        scope.env()[0],
+        ("PATH".to_string(), "/sbin:$HOME".to_string())
+    );
+    assert_eq!(val(scope, "$NEW"), "'q'");
+}
