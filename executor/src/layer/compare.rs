@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use super::changes::{
-    Change, DiffReadError, Links, dir_changes, leaf_change, read_err, same_dir_meta, whiteout,
-    whiteout_name,
+    Change, DiffReadError, Links, dir_changes, leaf_change, read_err, same_dir_meta, sibling_key,
+    whiteout,
 };
 use crate::overlay::{MergedDir, MergedEntry};
 
@@ -97,19 +97,19 @@ impl Comparer<'_> {
             Some(d) => d.entries().map_err(read_err(d.layers[0].clone()))?,
             None => BTreeMap::new(),
         };
-        let mut items: Vec<(Vec<u8>, Item)> = Vec::new();
+        let mut items: Vec<((bool, Vec<u8>), Item)> = Vec::new();
         for entry in std::fs::read_dir(&host).map_err(self.err(rel))? {
             let entry = entry.map_err(self.err(rel))?;
             let name = entry.file_name();
             let meta =
                 std::fs::symlink_metadata(entry.path()).map_err(self.err(&rel.join(&name)))?;
-            items.push((name.as_bytes().to_vec(), Item::Here(name, meta)));
+            items.push((sibling_key(&name, false), Item::Here(name, meta)));
         }
-        let here: std::collections::HashSet<Vec<u8>> = items.iter().map(|i| i.0.clone()).collect();
+        let here: std::collections::HashSet<Vec<u8>> =
+            items.iter().map(|i| i.0.1.clone()).collect();
         for name in below.keys() {
             if !here.contains(name.as_bytes()) {
-                let key = whiteout_name(name).as_os_str().as_bytes().to_vec();
-                items.push((key, Item::Gone(name.clone())));
+                items.push((sibling_key(name, true), Item::Gone(name.clone())));
             }
         }
         items.sort_by(|a, b| a.0.cmp(&b.0));

@@ -303,6 +303,8 @@ mod tests {
     /// The step of the black-box diff tests, done by hand.
     fn step(fs: &Path, lower: &Path) {
         std::fs::write(fs.join("etc/newfile"), "new\n").unwrap();
+        // Sorts before ".wh." by bytes; the whiteouts still come first.
+        std::fs::write(fs.join("etc/+plus"), "+\n").unwrap();
         let mut passwd = std::fs::OpenOptions::new()
             .append(true)
             .open(fs.join("etc/passwd"))
@@ -351,6 +353,7 @@ mod tests {
                 "etc/",
                 "etc/.wh.group",
                 "etc/.wh.x",
+                "etc/+plus",
                 "etc/newfile",
                 "etc/newlink",
                 "etc/passwd",
