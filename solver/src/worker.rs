@@ -388,6 +388,15 @@ pub trait Worker: Send + Sync + 'static {
     /// record whose blobs were pruned is a miss).
     fn has_layers(&self, layers: &[Layer]) -> impl Future<Output = bool> + Send;
 
+    /// Makes local the layer blobs of a cache record imported from
+    /// elsewhere ([`crate::ImportedCache`], `--cache-from`): those not in the
+    /// store are fetched from where the record came from.
+    fn fetch_cached_layers(
+        &self,
+        layers: &[Layer],
+        ctx: &OpContext,
+    ) -> impl Future<Output = Result<(), WorkerError>> + Send;
+
     /// The content checksum of the selected files (see [`ChecksumRequest`]).
     fn checksum(
         &self,

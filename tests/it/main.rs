@@ -4,9 +4,12 @@
 mod archive;
 mod build;
 mod build_add;
+mod build_cache_remote;
 mod build_check;
 mod build_copy;
 mod build_copy_cache;
+mod build_copy_from_key;
+mod build_copy_link;
 mod build_copy_meta;
 mod build_heredoc;
 mod build_mounts;
