@@ -16,6 +16,7 @@ mod diff;
 mod fault_proxy;
 mod file_server;
 mod images;
+mod inspect;
 mod login;
 mod parse;
 mod registry;
