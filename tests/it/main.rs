@@ -27,3 +27,4 @@ mod sandbox;
 mod store;
 mod test_registry;
 mod util;
+mod volumes;
