@@ -19,6 +19,7 @@ mod images;
 mod inspect;
 mod login;
 mod parse;
+mod prune;
 mod registry;
 mod run;
 mod run_images;
