@@ -52,6 +52,31 @@ pub(crate) fn materialize(
     })
 }
 
+/// Copies what the merged view of `lowers` (topmost first) holds under the
+/// directory `rel` into the existing directory `dest`, and gives `dest` that
+/// directory's owner and mode: how a volume mounted at `rel` is seeded with
+/// the image's content there, as docker does for an empty volume. False
+/// (nothing copied) when the image has no directory at `rel`.
+pub fn copy_merged_dir(lowers: &[PathBuf], rel: &Path, dest: &Path) -> Result<bool, SnapshotError> {
+    let top = lowers.first().ok_or(SnapshotError::NoLayers)?;
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let entry = crate::overlay::lookup(lowers, rel).map_err(io_err("read", &top.join(rel)))?;
+    let Some((entry, dir)) = entry.and_then(|e| e.dir.clone().map(|d| (e, d))) else {
+        return Ok(false);
+    };
+    let mut c = CopyState {
+        copier: Copier::new(MetaPolicy::default()),
+        inodes: HashMap::new(),
+        rootfs: dest,
+    };
+    c.dir(&dir, Path::new(""))?;
+    c.copier
+        .policy
+        .apply(&entry.path, &entry.meta, dest)
+        .map_err(SnapshotError::copy(dest))?;
+    Ok(true)
+}
+
 struct CopyState<'a> {
     copier: Copier<'static>,
     inodes: HashMap<PathBuf, u64>,

@@ -23,6 +23,8 @@
 mod copy;
 mod probe;
 
+pub use copy::copy_merged_dir;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
