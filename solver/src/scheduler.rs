@@ -278,8 +278,8 @@ impl<W: Worker> Scheduler<W> {
     }
 
     /// Every step record this run used or made, with its key, in graph
-    /// order (for `--cache-to`). Records whose layers were never made local
-    /// (imported hits nothing needed) are left out.
+    /// order (for `--cache-to`), including imported hits nothing needed
+    /// (their layers may not be local: the exporter decides).
     pub(crate) fn records(&self) -> Vec<(CacheKey, Arc<StateRecord>)> {
         let mut out = Vec::new();
         for n in self.graph.node_indices() {
@@ -290,9 +290,7 @@ impl<W: Worker> Scheduler<W> {
             let rec = match self.results[n.index()].get() {
                 Some(Ok(r)) => Some(r.clone()),
                 _ => match self.lookups[n.index()].get() {
-                    Some(Some(r)) if !self.imported_hits[n.index()].load(Ordering::Acquire) => {
-                        Some(r.clone())
-                    }
+                    Some(Some(r)) => Some(r.clone()),
                     _ => None,
                 },
             };

@@ -169,6 +169,15 @@ pub enum MountKind<S = FileSource> {
         uid: Option<u32>,
         gid: Option<u32>,
     },
+    /// `type=ssh`: a socket relayed to the SSH agent given with `--ssh id=…`
+    /// (the socket's host path is never in a layer or a cache key).
+    Ssh {
+        id: String,
+        required: bool,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
 }
 
 impl<S> MountKind<S> {
@@ -212,6 +221,19 @@ impl<S> MountKind<S> {
                 uid,
                 gid,
             } => MountKind::Secret {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            },
+            MountKind::Ssh {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => MountKind::Ssh {
                 id,
                 required,
                 mode,

@@ -32,6 +32,13 @@ impl RemoteLayers {
             .entry((layer.diff_id.clone(), layer.blob.digest().clone()))
             .or_insert((repo, remote));
     }
+
+    /// Where `layer` can be fetched: the repository and the blob there.
+    pub fn get(&self, layer: &Layer) -> Option<(&Repository, &Descriptor)> {
+        self.layers
+            .get(&(layer.diff_id.clone(), layer.blob.digest().clone()))
+            .map(|(r, d)| (&**r, d))
+    }
 }
 
 /// Errors fetching an imported cache layer.

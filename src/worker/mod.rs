@@ -49,6 +49,8 @@ pub struct KilnWorker {
     sandbox: Arc<LinuxSandbox>,
     context: Context,
     secrets: HashMap<String, SecretSource>,
+    /// `--ssh` agent sockets by id.
+    ssh_agents: HashMap<String, PathBuf>,
     /// Content hashes of context files, kept in the root between builds.
     hash_cache: Arc<FileHashCache>,
     downloads: fileop::Downloads,
@@ -88,18 +90,31 @@ impl KilnWorker {
             sandbox: Arc::new(LinuxSandbox::new()),
             context,
             secrets,
+            ssh_agents: HashMap::new(),
             source_date_epoch,
         })
     }
 }
 
 impl KilnWorker {
+    /// Sets the SSH agent sockets `RUN --mount=type=ssh` reaches (`--ssh`).
+    pub fn with_ssh_agents(mut self, agents: HashMap<String, PathBuf>) -> KilnWorker {
+        self.ssh_agents = agents;
+        self
+    }
+
     /// Sets where the layers of `--cache-from` records come from (once,
     /// before the build).
     pub fn set_remote_layers(&self, remote: RemoteLayers) {
         if self.remote_layers.set(remote).is_err() {
             tracing::warn!("the --cache-from layer sources were set twice");
         }
+    }
+
+    /// Where the layers of `--cache-from` records come from, if any were
+    /// imported.
+    pub fn remote_layers(&self) -> Option<&RemoteLayers> {
+        self.remote_layers.get()
     }
 
     /// Starts unpacking a base image's layers in the background, so the
@@ -272,6 +287,7 @@ impl Worker for KilnWorker {
             context: self.context.dir.clone(),
             ignore: self.context.ignore.as_deref().cloned(),
             secrets: self.secrets.clone(),
+            ssh_agents: self.ssh_agents.clone(),
         };
         exec::run(parts, rootfs, spec, ctx).await
     }

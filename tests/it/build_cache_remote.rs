@@ -62,8 +62,28 @@ fn a_fresh_root_reuses_the_exported_cache_and_makes_the_same_image() {
     // checkout of the context elsewhere (other paths, inodes and mtimes).
     let ctx = build_context(&[("Dockerfile", DOCKERFILE), ("app.txt", "v1\n")]);
     let b = TestRoot::with_busybox();
-    let (id_b, manifest_b, out_b) = build_with(&b, ctx.path(), &["--cache-from", &cache_ref]);
+    // As CI does, it imports and exports the same ref: records it only
+    // found in the imported cache (the builder stage, never fetched here)
+    // must survive the round trip.
+    let (id_b, manifest_b, out_b) = build_with(
+        &b,
+        ctx.path(),
+        &["--cache-from", &cache_ref, "--cache-to", &to],
+    );
     assert!(!ran(&out_b), "no step may run:\n{out_b}");
+    let records = |out: &str| {
+        out.lines()
+            .find_map(|l| {
+                l.split(" (")
+                    .nth(1)?
+                    .split(" records")
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no export line in {out}"))
+    };
+    assert_eq!(records(&out_b), records(&out_a), "{out_b}");
     let cached = out_b.lines().filter(|l| l.ends_with(" CACHED")).count();
     assert!(cached >= 4, "every step is CACHED:\n{out_b}");
     assert_eq!(id_b, id_a, "the same image config");
@@ -76,7 +96,8 @@ fn a_fresh_root_reuses_the_exported_cache_and_makes_the_same_image() {
     assert!(!ran(&out_b2), "{out_b2}");
     assert_eq!(id_b2, id_a);
 
-    // A changed file re-runs from its COPY on; the builder stage stays cached.
+    // A changed file re-runs from its COPY on; the builder stage stays
+    // cached (its record came back from B's export).
     std::fs::write(ctx.path().join("app.txt"), "v2\n").unwrap();
     let c = TestRoot::with_busybox();
     let (id_c, _, out_c) = build_with(&c, ctx.path(), &["--cache-from", &cache_ref]);
@@ -156,4 +177,49 @@ fn missing_or_unreachable_caches_are_warnings_and_failed_exports_errors() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_cache_behind_basic_auth_uses_the_docker_config() {
+    use base64::Engine as _;
+    require_root!();
+    let reg = TestRegistry::start_with_htpasswd("ci", "cache-pw");
+    let cfg = crate::test_registry::DockerConfigDir::new();
+    let auth = base64::engine::general_purpose::STANDARD.encode("ci:cache-pw");
+    std::fs::write(
+        cfg.config_json(),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let cache_ref = reg.image("kiln/private:cache");
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo $((2*21))-auth-ran && echo x > /x\n",
+    )]);
+    let build = |root: &TestRoot, flag: &str, with_auth: bool| {
+        let mut cmd = root.kiln(["build", "--progress", "plain", flag, &cache_ref]);
+        cmd.arg(ctx.path());
+        let empty = crate::test_registry::DockerConfigDir::new();
+        cmd.env(
+            "DOCKER_CONFIG",
+            if with_auth { cfg.path() } else { empty.path() },
+        );
+        let out = cmd.output().unwrap();
+        assert_success(&out);
+        stderr(&out)
+    };
+    let a = TestRoot::with_busybox();
+    let out = build(&a, "--cache-to", true);
+    assert!(out.contains("42-auth-ran"), "{out}");
+    let b = TestRoot::with_busybox();
+    let out = build(&b, "--cache-from", true);
+    assert!(
+        !out.contains("42-auth-ran"),
+        "cached with credentials: {out}"
+    );
+    // Without credentials the cache cannot be read: a warning, and the step runs.
+    let c = TestRoot::with_busybox();
+    let out = build(&c, "--cache-from", false);
+    assert!(out.contains("42-auth-ran"), "{out}");
+    assert!(out.contains("WARNING: cache import from"), "{out}");
 }

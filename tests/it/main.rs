@@ -14,6 +14,7 @@ mod build_copy_meta;
 mod build_heredoc;
 mod build_mounts;
 mod build_semantics;
+mod build_ssh;
 mod cli;
 mod diff;
 mod fault_proxy;

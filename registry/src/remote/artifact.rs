@@ -68,6 +68,11 @@ impl Repository {
         })
     }
 
+    /// The registry (`host[:port]`) and repository.
+    pub fn location(&self) -> (String, String) {
+        self.repo.location()
+    }
+
     fn err(&self, kind: RemoteErrorKind) -> RemoteError {
         RemoteError::new(self.operation, self.target.clone(), kind)
     }

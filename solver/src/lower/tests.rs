@@ -637,3 +637,37 @@ async fn copy_link_chown_by_name_is_refused_at_its_line() {
         );
     }
 }
+
+#[tokio::test]
+async fn ssh_mounts_get_buildkits_default_targets() {
+    let t = T::new();
+    let df = "FROM base\nWORKDIR /w\nRUN --mount=type=ssh --mount=type=ssh,id=gh,target=sock,mode=0666 --mount=type=ssh,required true\n";
+    t.build(df).await;
+    let mounts: Vec<String> = t
+        .worker
+        .calls()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::Exec { mounts, .. } => Some(mounts),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(mounts.len(), 3, "{mounts:?}");
+    assert!(
+        mounts[0].starts_with(
+            "/run/buildkit/ssh_agent.0:{\"ssh\":{\"id\":\"default\",\"required\":false"
+        ),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts[1].starts_with("/w/sock:{\"ssh\":{\"id\":\"gh\""),
+        "{mounts:?}"
+    );
+    assert!(mounts[1].contains("\"mode\":438"), "{mounts:?}");
+    assert!(
+        mounts[2].starts_with(
+            "/run/buildkit/ssh_agent.2:{\"ssh\":{\"id\":\"default\",\"required\":true"
+        ),
+        "{mounts:?}"
+    );
+}

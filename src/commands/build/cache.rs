@@ -298,16 +298,20 @@ fn is_uncompressed(layer: &Layer) -> bool {
 }
 
 /// Exports the build's cache records to `spec`, as a progress step.
+/// `remote` knows the layers of imported records: one that is not local
+/// but already in the target repository (`--cache-from X --cache-to X`)
+/// is exported without being downloaded.
 pub async fn export(
     store: &Store,
     spec: &CacheSpec,
     cache: &CacheExport,
+    remote: Option<&RemoteLayers>,
     progress: &Progress,
 ) -> miette::Result<()> {
     let v = progress.vertex();
     let name = spec.reference.to_string();
     progress.started(v, &format!("exporting cache to {name}"));
-    match export_one(store, spec, cache, progress, v).await {
+    match export_one(store, spec, cache, remote, progress, v).await {
         Ok(()) => {
             progress.completed(v);
             Ok(())
@@ -329,11 +333,16 @@ async fn export_one(
     store: &Store,
     spec: &CacheSpec,
     cache: &CacheExport,
+    remote: Option<&RemoteLayers>,
     progress: &Progress,
     v: kiln_solver::VertexId,
 ) -> miette::Result<()> {
+    let target = (
+        spec.reference.registry().to_string(),
+        spec.reference.repository().to_string(),
+    );
     let mut layers: Vec<CachedLayer> = Vec::new();
-    let mut remote: Vec<Descriptor> = Vec::new();
+    let mut pushed_layers: Vec<Descriptor> = Vec::new();
     let mut seen: HashMap<(Digest, Digest), usize> = HashMap::new();
     let mut steps = Vec::new();
     'records: for s in cache.states.iter().filter(|s| spec.max || s.in_image) {
@@ -344,10 +353,18 @@ async fn export_one(
                 chain.push(*i);
                 continue;
             }
-            if !store.has_blob(l.blob.digest()) {
-                continue 'records;
-            }
-            let desc = if is_uncompressed(l) {
+            let already_there = match remote.and_then(|r| r.get(l)) {
+                Some((repo, desc)) if repo.location() == target => Some(desc.clone()),
+                _ => None,
+            };
+            let desc = if !store.has_blob(l.blob.digest()) {
+                match already_there {
+                    Some(desc) => desc,
+                    None => continue 'records,
+                }
+            } else if let Some(desc) = already_there {
+                desc
+            } else if is_uncompressed(l) {
                 progress.status(v, &format!("preparing layer {}", l.diff_id));
                 let store = store.clone();
                 let diff_id = l.diff_id.clone();
@@ -367,7 +384,7 @@ async fn export_one(
                 diff_id: l.diff_id.clone(),
                 blob: l.blob.clone(),
             });
-            remote.push(desc);
+            pushed_layers.push(desc);
         }
         let layer = s
             .record
@@ -409,7 +426,7 @@ async fn export_one(
         .media_type(MediaType::ImageManifest)
         .artifact_type(MediaType::Other(ARTIFACT_TYPE.into()))
         .config(config_desc)
-        .layers(remote)
+        .layers(pushed_layers)
         .build()
         .into_diagnostic()?;
     let remote_config = RemoteConfig::from_env();

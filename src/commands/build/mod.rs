@@ -11,6 +11,7 @@ mod export;
 mod failure;
 mod options;
 pub mod prune;
+mod ssh;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -80,6 +81,10 @@ pub struct BuildArgs {
     /// Also export the image: `type=oci|docker,dest=FILE` or `type=local,dest=DIR`.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
+    /// Forward an SSH agent to RUN --mount=type=ssh: `default|ID[=SOCKET]`
+    /// (without a socket, $SSH_AUTH_SOCK).
+    #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
+    ssh: Vec<String>,
     /// Import build cache from a registry: `REF` or
     /// `type=registry,ref=REF` (repeatable; a missing cache is a warning).
     #[arg(long = "cache-from", value_name = "REF")]
@@ -306,7 +311,9 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         plan.tags.clone(),
     )
     .into_diagnostic()?;
-    let worker = Arc::new(worker);
+    let ssh_agents =
+        ssh::parse(&args.ssh, std::env::var("SSH_AUTH_SOCK").ok().as_deref()).into_diagnostic()?;
+    let worker = Arc::new(worker.with_ssh_agents(ssh_agents));
 
     let mode = if args.quiet {
         ProgressMode::Quiet
@@ -371,7 +378,9 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
             Ok(out) => {
                 let mut failed = None;
                 for spec in &plan.cache_to {
-                    if let Err(e) = cache::export(&store, spec, &out.cache, &progress).await {
+                    let remote = worker.remote_layers();
+                    if let Err(e) = cache::export(&store, spec, &out.cache, remote, &progress).await
+                    {
                         failed = Some(e);
                         break;
                     }
