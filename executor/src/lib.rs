@@ -57,5 +57,7 @@ pub use sandbox::{
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
 pub use sandbox::{LinuxSandbox, helper_main, loopback_up};
-pub use snapshot::{ActiveSnapshot, SNAPSHOTTER_ENV, SnapshotError, SnapshotMode, Snapshotter};
+pub use snapshot::{
+    ActiveSnapshot, SNAPSHOTTER_ENV, SnapshotError, SnapshotMode, Snapshotter, copy_merged_dir,
+};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

@@ -204,6 +204,7 @@ impl Runtime {
         let dir = &c.dir;
         // Top layer first, as overlayfs stacks them.
         let mut lowers: Vec<PathBuf> = self.layer_dirs(c)?.into_iter().rev().collect();
+        let layers = lowers.clone();
         if lowers.is_empty() {
             lowers.push(dir.join("empty"));
         }
@@ -228,7 +229,7 @@ impl Runtime {
                     }
                     path.clone()
                 }
-                VolumeSource::Named(name) => self.volumes.ensure(name)?,
+                VolumeSource::Named(name) => self.volumes.prepare(name, &layers, &v.target)?,
                 VolumeSource::Anonymous => self.volumes.ensure(&crate::names::new_id()?)?,
             };
             binds.push(BindMount {

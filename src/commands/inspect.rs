@@ -1,35 +1,79 @@
-//! `kiln inspect IMAGE...`: a JSON array shaped like `docker image
-//! inspect`'s (Id, RepoTags, RepoDigests, Created, Config, Architecture,
-//! Os, Size, RootFS, …).
+//! `kiln inspect NAME...`: a JSON array with, for each name, what `docker
+//! inspect` shows: the image of that name (shaped like `docker image
+//! inspect`'s: Id, RepoTags, RepoDigests, Created, Config, Architecture,
+//! Os, Size, RootFS, …) or, when no image has it, the container (shaped
+//! like `docker container inspect`'s). `--type` restricts the lookup to one
+//! kind.
 
 use std::process::ExitCode;
 
-use clap::Args;
-use kiln_registry::{Image, Store};
+use clap::{Args, ValueEnum};
+use kiln_registry::{Image, Store, StoreError};
+use kiln_runner::{RunnerError, Runtime};
 use serde_json::{Value, json};
 
-use super::{CmdResult, store};
+use super::{CmdResult, runtime, store};
 use crate::cli::GlobalArgs;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Images: names, ids or id prefixes.
+    /// Images or containers: names, ids or id prefixes (an image first,
+    /// as docker looks them up).
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// Only look for this kind of object.
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<Kind>,
+}
+
+/// What `--type` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    Image,
+    Container,
+}
+
+/// Neither an image nor a container has the name (docker's words).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("no such object: {name}")]
+struct NoSuchObject {
+    name: String,
 }
 
 pub fn run(global: &GlobalArgs, args: InspectArgs) -> CmdResult {
     let store = store::open(global)?;
+    // Opened only when a name is not an image.
+    let mut containers: Option<Runtime> = None;
     let mut out = Vec::new();
     let mut failed = false;
     for name in &args.names {
-        match store
-            .find_image(name)
-            .and_then(|image| image_json(&store, &image))
-        {
+        let image = match args.kind {
+            Some(Kind::Container) => Err(StoreError::ImageNotFound { name: name.clone() }),
+            _ => store.find_image(name),
+        };
+        let found = match image {
+            Ok(image) => image_json(&store, &image)
+                .map(Inspected::Image)
+                .map_err(store::diag),
+            Err(StoreError::ImageNotFound { .. }) if args.kind != Some(Kind::Image) => {
+                let rt = match &mut containers {
+                    Some(rt) => rt,
+                    None => containers.insert(runtime::open(global)?),
+                };
+                match rt.containers().lookup(name) {
+                    Ok(c) => Ok(Inspected::Container(kiln_runner::view::inspect_json(&c))),
+                    Err(RunnerError::NoSuchContainer { .. }) => {
+                        Err(NoSuchObject { name: name.clone() }.into())
+                    }
+                    Err(e) => Err(runtime::diag(e)),
+                }
+            }
+            Err(e) => Err(store::diag(e)),
+        };
+        match found {
             Ok(v) => out.push(v),
             Err(e) => {
-                crate::report::print_error(&store::diag(e));
+                crate::report::print_error(&e);
                 failed = true;
             }
         }
@@ -41,6 +85,14 @@ pub fn run(global: &GlobalArgs, args: InspectArgs) -> CmdResult {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One element of the output.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Inspected {
+    Image(Ordered),
+    Container(Value),
 }
 
 /// The docker-shaped inspect object of one image.

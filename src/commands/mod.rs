@@ -12,6 +12,7 @@ mod prune;
 mod rmi;
 mod save;
 mod store;
+mod system;
 mod tag;
 
 mod container;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Disk usage of the kiln root (`system df`).
+    #[command(subcommand)]
+    System(system::SystemCommand),
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -126,6 +130,7 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Exec(args) => exec::run(&global, args),
         Command::Container(cmd) => container::run(&global, cmd),
         Command::Volume(cmd) => volume::run(&global, cmd),
+        Command::System(cmd) => system::run(&global, cmd),
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
         Command::Pull(args) => pull::pull(&global, args),
