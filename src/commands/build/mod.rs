@@ -346,7 +346,11 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         };
         let mut opts = plan.opts.clone();
         if !plan.cache_from.is_empty() && !opts.no_cache {
-            let (imported, warnings) = cache::import(&store, &plan.cache_from, &progress).await;
+            // Ctrl-C skips the import; the build then stops at once.
+            let (imported, warnings) = tokio::select! {
+                r = cache::import(&store, &plan.cache_from, &progress) => r,
+                _ = cancel.cancelled() => Default::default(),
+            };
             cache_warnings = warnings;
             worker.set_remote_layers(imported.layers);
             opts.cache_from = Arc::new(imported.cache);
@@ -379,14 +383,20 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
                 let mut failed = None;
                 for spec in &plan.cache_to {
                     let remote = worker.remote_layers();
-                    if let Err(e) = cache::export(&store, spec, &out.cache, remote, &progress).await
-                    {
-                        failed = Some(e);
+                    let exported = tokio::select! {
+                        r = cache::export(&store, spec, &out.cache, remote, &progress) => r,
+                        _ = cancel.cancelled() => {
+                            failed = Some(export::Failure::Solve(SolveError::Cancelled));
+                            break;
+                        }
+                    };
+                    if let Err(e) = exported {
+                        failed = Some(export::Failure::Export(e));
                         break;
                     }
                 }
                 match failed {
-                    Some(e) => Err(export::Failure::Export(e)),
+                    Some(f) => Err(f),
                     None => Ok(out),
                 }
             }
