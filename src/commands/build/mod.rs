@@ -335,6 +335,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
 
     let cancel = CancellationToken::new();
     let mut cache_warnings = Vec::new();
+    let mut export_warnings = Vec::new();
     let outcome = super::block_on(async {
         let ctrl_c = {
             let cancel = cancel.clone();
@@ -390,9 +391,12 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
                             break;
                         }
                     };
-                    if let Err(e) = exported {
-                        failed = Some(export::Failure::Export(e));
-                        break;
+                    match exported {
+                        Ok(warning) => export_warnings.extend(warning),
+                        Err(e) => {
+                            failed = Some(export::Failure::Export(e));
+                            break;
+                        }
                     }
                 }
                 match failed {
@@ -408,7 +412,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     drop(progress);
     worker.save_caches();
     let report = renderer.finish();
-    for w in &cache_warnings {
+    for w in cache_warnings.iter().chain(&export_warnings) {
         eprintln!("WARNING: {w}");
     }
 
