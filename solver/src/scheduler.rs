@@ -32,7 +32,7 @@ use crate::cachekey::CacheKey;
 use crate::error::{ExitDisplay, SolveError, StepError, StepErrorKind};
 use crate::graph::BuildGraph;
 use crate::index::{CacheIndex, StateRecord};
-use crate::op::{ContentRequest, Op, SourceRef};
+use crate::op::{ContentRequest, Op, SourceRef, result_identity};
 use crate::progress::{OpContext, Progress};
 use crate::transfer::ImportedCache;
 use crate::worker::{
@@ -67,6 +67,9 @@ pub(crate) struct Scheduler<W: Worker> {
     /// Whether a vertex's lookup hit an imported record (whose layers may
     /// still have to be fetched).
     imported_hits: Vec<AtomicBool>,
+    /// Per vertex, its content checksums (phase 1), for its result-based
+    /// key.
+    contents: Vec<std::sync::OnceLock<Vec<Digest>>>,
     results: Vec<OnceCell<Shared<Arc<StateRecord>>>>,
     tracker: TaskTracker,
 }
@@ -92,6 +95,7 @@ impl<W: Worker> Scheduler<W> {
             keys: (0..n).map(|_| OnceCell::new()).collect(),
             lookups: (0..n).map(|_| OnceCell::new()).collect(),
             imported_hits: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            contents: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             results: (0..n).map(|_| OnceCell::new()).collect(),
             tracker: TaskTracker::new(),
         })
@@ -176,7 +180,9 @@ impl<W: Worker> Scheduler<W> {
         let requests = v.op.content_requests();
         let content: Vec<Digest> =
             try_join_all(requests.iter().map(|r| self.checksum(n, r))).await?;
-        Ok(v.op.cache_key(&inputs, &content))
+        let key = v.op.cache_key(&inputs, &content);
+        let _ = self.contents[n.index()].set(content);
+        Ok(key)
     }
 
     async fn checksum(&self, n: NodeIndex, req: &ContentRequest) -> Shared<Digest> {
@@ -335,15 +341,76 @@ impl<W: Worker> Scheduler<W> {
             }));
         }
         let key = self.key(n).await?;
+        // Inputs that were rebuilt may still be what they were last time
+        // (and the files a COPY --from takes from a changed stage the
+        // same): look the step up by what its inputs are.
+        let content_key = self.result_key(n, &inputs).await;
+        if let Some(k2) = content_key
+            && let Some(rec) = self.index.get::<StateRecord>(&k2)
+            && self.worker.has_layers(&rec.chain).await
+        {
+            tracing::debug!(step = %v.name, key = %k2, "cached by what its inputs are");
+            self.progress.cached(v.id, &v.name);
+            if let Err(e) = self.index.put(&key, &rec) {
+                tracing::warn!(step = %v.name, error = %e, "cannot record a cache hit");
+            }
+            return Ok(Arc::new(rec));
+        }
         let this = self.clone();
         let handle = self
             .tracker
             .spawn(async move { this.execute(n, key, inputs).await });
-        match handle.await {
+        let result = match handle.await {
             Ok(r) => r,
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(_) => Err(self.step_error(n, StepErrorKind::Cancelled)),
+        };
+        if let (Ok(rec), Some(k2)) = (&result, content_key)
+            && let Err(e) = self.index.put(&k2, &**rec)
+        {
+            tracing::warn!(step = %v.name, error = %e, "cannot record a result-based cache key");
         }
+        result
+    }
+
+    /// The result-based key of a RUN or file operation whose inputs are
+    /// built ([`Op::result_cache_key`]): inputs by their results' identity,
+    /// what a COPY --from takes from a stage by its checksum. `None` for
+    /// other vertices, with `--no-cache`, or when a checksum cannot be
+    /// computed (the copy then reports the real error).
+    async fn result_key(&self, n: NodeIndex, inputs: &[Arc<StateRecord>]) -> Option<CacheKey> {
+        let v = self.graph.vertex(n);
+        if self.opts.no_cache || !matches!(v.op, Op::Exec { .. } | Op::File { .. }) {
+            return None;
+        }
+        // An image's identity is its content already: no checksum needed.
+        let stages: Vec<_> =
+            v.op.stage_content_requests()
+                .into_iter()
+                .filter(|(i, _)| !matches!(self.graph.vertex(v.inputs[*i]).op, Op::Image(_)))
+                .collect();
+        let content = self.contents[n.index()].get()?.clone();
+        let identities: Vec<CacheKey> = inputs.iter().map(|r| result_identity(&r.chain)).collect();
+        let chains: Vec<Vec<Layer>> = inputs.iter().map(|r| r.chain.clone()).collect();
+        let ctx = self.ctx(n);
+        let mut sums = Vec::with_capacity(stages.len());
+        for (i, r) in stages {
+            let req = ChecksumRequest {
+                from: r.from.resolve(&chains),
+                sources: r.sources,
+                excludes: r.excludes,
+                parents: r.parents,
+                apply_dockerignore: false,
+            };
+            match self.worker.checksum(&req, &ctx).await {
+                Ok(d) => sums.push((i, d)),
+                Err(e) => {
+                    tracing::debug!(step = %v.name, error = %e, "no content-based key");
+                    return None;
+                }
+            }
+        }
+        Some(v.op.result_cache_key(&identities, &content, &sums))
     }
 
     /// Runs vertex `n` (in its own task), reporting progress.

@@ -58,3 +58,33 @@ fn copy_from_a_stage_follows_its_content_not_its_name() {
     assert_eq!(step_state(&out, "COPY --from"), "ran", "{out}");
     assert!(out.contains("25-after-copy"), "{out}");
 }
+
+#[test]
+fn a_stage_change_that_leaves_the_copied_files_alone_keeps_the_copy_cached() {
+    require_root!();
+    let root = TestRoot::with_busybox();
+    let df = |extra: &str| {
+        format!(
+            "FROM busybox AS builder\n\
+RUN echo one > /x{extra}\n\
+FROM busybox\n\
+COPY --from=builder /x /x\n\
+RUN echo $((5*5))-after-copy && cat /x > /y\n"
+        )
+    };
+    let ctx = build_context(&[("Dockerfile", &df(""))]);
+    let first = root.build_ok(ctx.path(), &[] as &[&str]);
+    assert!(first.contains("25-after-copy"), "{first}");
+    // The builder changes (and runs again) but /x is the same: as in
+    // BuildKit, the copy and the RUN after it are cached.
+    std::fs::write(ctx.path().join("Dockerfile"), df(" && echo other > /other")).unwrap();
+    let out = root.build_ok(ctx.path(), &[] as &[&str]);
+    assert_eq!(step_state(&out, "RUN echo one > /x &&"), "ran", "{out}");
+    assert_eq!(step_state(&out, "COPY --from"), "cached", "{out}");
+    assert!(!out.contains("25-after-copy"), "{out}");
+    // /x changes: the copy and the RUN re-run.
+    std::fs::write(ctx.path().join("Dockerfile"), df(" && echo two > /x")).unwrap();
+    let out = root.build_ok(ctx.path(), &[] as &[&str]);
+    assert_eq!(step_state(&out, "COPY --from"), "ran", "{out}");
+    assert!(out.contains("25-after-copy"), "{out}");
+}

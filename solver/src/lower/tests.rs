@@ -671,3 +671,36 @@ async fn ssh_mounts_get_buildkits_default_targets() {
         "{mounts:?}"
     );
 }
+
+#[tokio::test]
+async fn a_stage_change_that_leaves_the_copied_files_alone_keeps_the_copy_and_what_follows() {
+    let t = T::new();
+    let df = |extra: &str| {
+        format!(
+            "FROM base AS builder\nRUN echo built > /out{extra}\nFROM base\nCOPY --from=builder /out /out\nRUN echo final > /f\n"
+        )
+    };
+    let first = t.build(&df("")).await;
+    assert_eq!(
+        t.worker.runs(),
+        vec!["echo built > /out", "echo final > /f"]
+    );
+    // The builder also writes something else: it runs, the copy's files are
+    // the same, so the copy and the RUN after it are cached.
+    t.clear();
+    let second = t.build(&df("; echo other > /other")).await;
+    assert_eq!(
+        t.worker.runs(),
+        vec!["echo built > /out; echo other > /other"]
+    );
+    assert!(t.worker.file_ops().is_empty(), "{:?}", t.worker.file_ops());
+    assert_eq!(second.layers, first.layers);
+    // The copied file changes: the copy and the RUN run.
+    t.clear();
+    t.build(&df("; echo changed > /out")).await;
+    assert_eq!(
+        t.worker.runs(),
+        vec!["echo built > /out; echo changed > /out", "echo final > /f"]
+    );
+    assert_eq!(t.worker.file_ops().len(), 1);
+}
