@@ -297,7 +297,8 @@ fn is_uncompressed(layer: &Layer) -> bool {
     layer.blob.digest() == &layer.diff_id
 }
 
-/// Exports the build's cache records to `spec`, as a progress step.
+/// Exports the build's cache records to `spec`, as a progress step;
+/// returns a warning when it failed and `ignore-error=true` said to go on.
 /// `remote` knows the layers of imported records: one that is not local
 /// but already in the target repository (`--cache-from X --cache-to X`)
 /// is exported without being downloaded.
@@ -307,20 +308,24 @@ pub async fn export(
     cache: &CacheExport,
     remote: Option<&RemoteLayers>,
     progress: &Progress,
-) -> miette::Result<()> {
+) -> miette::Result<Option<String>> {
     let v = progress.vertex();
     let name = spec.reference.to_string();
     progress.started(v, &format!("exporting cache to {name}"));
     match export_one(store, spec, cache, remote, progress, v).await {
         Ok(()) => {
             progress.completed(v);
-            Ok(())
+            Ok(None)
         }
         Err(e) if spec.ignore_error => {
-            progress.status(v, &format!("WARNING: cache export failed: {e:?}"));
+            let cause: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            let msg = format!(
+                "cache export to {name} failed (ignore-error=true): {}",
+                cause.join(": ")
+            );
+            progress.status(v, &format!("WARNING: {msg}"));
             progress.completed(v);
-            eprintln!("WARNING: cache export to {name} failed (ignored): {e}");
-            Ok(())
+            Ok(Some(msg))
         }
         Err(e) => {
             progress.failed(v, &e.to_string());

@@ -335,6 +335,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
 
     let cancel = CancellationToken::new();
     let mut cache_warnings = Vec::new();
+    let mut export_warnings = Vec::new();
     let outcome = super::block_on(async {
         let ctrl_c = {
             let cancel = cancel.clone();
@@ -346,7 +347,11 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         };
         let mut opts = plan.opts.clone();
         if !plan.cache_from.is_empty() && !opts.no_cache {
-            let (imported, warnings) = cache::import(&store, &plan.cache_from, &progress).await;
+            // Ctrl-C skips the import; the build then stops at once.
+            let (imported, warnings) = tokio::select! {
+                r = cache::import(&store, &plan.cache_from, &progress) => r,
+                _ = cancel.cancelled() => Default::default(),
+            };
             cache_warnings = warnings;
             worker.set_remote_layers(imported.layers);
             opts.cache_from = Arc::new(imported.cache);
@@ -379,14 +384,23 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
                 let mut failed = None;
                 for spec in &plan.cache_to {
                     let remote = worker.remote_layers();
-                    if let Err(e) = cache::export(&store, spec, &out.cache, remote, &progress).await
-                    {
-                        failed = Some(e);
-                        break;
+                    let exported = tokio::select! {
+                        r = cache::export(&store, spec, &out.cache, remote, &progress) => r,
+                        _ = cancel.cancelled() => {
+                            failed = Some(export::Failure::Solve(SolveError::Cancelled));
+                            break;
+                        }
+                    };
+                    match exported {
+                        Ok(warning) => export_warnings.extend(warning),
+                        Err(e) => {
+                            failed = Some(export::Failure::Export(e));
+                            break;
+                        }
                     }
                 }
                 match failed {
-                    Some(e) => Err(export::Failure::Export(e)),
+                    Some(f) => Err(f),
                     None => Ok(out),
                 }
             }
@@ -398,7 +412,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     drop(progress);
     worker.save_caches();
     let report = renderer.finish();
-    for w in &cache_warnings {
+    for w in cache_warnings.iter().chain(&export_warnings) {
         eprintln!("WARNING: {w}");
     }
 
