@@ -35,6 +35,9 @@ pub struct VolumeSpec {
     /// Removed with the container (`--rm`, `rm -v`): anonymous volumes.
     #[serde(default)]
     pub anonymous: bool,
+    /// `:nocopy`: an empty volume is not seeded with the image's content.
+    #[serde(default)]
+    pub no_copy: bool,
 }
 
 /// One `--tmpfs` flag.
@@ -102,6 +105,7 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         }
     };
     let mut read_only = false;
+    let mut no_copy = false;
     for opt in mode
         .unwrap_or_default()
         .split(',')
@@ -110,9 +114,10 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         match opt {
             "ro" => read_only = true,
             "rw" => read_only = false,
-            // SELinux labels, propagation and copy modes: accepted, no effect.
-            "z" | "Z" | "nocopy" | "private" | "rprivate" | "shared" | "rshared" | "slave"
-            | "rslave" | "consistent" | "cached" | "delegated" => {}
+            "nocopy" => no_copy = true,
+            // SELinux labels, propagation and consistency: accepted, no effect.
+            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+            | "consistent" | "cached" | "delegated" => {}
             other => {
                 return Err(MountError::Invalid {
                     spec: spec.to_string(),
@@ -141,6 +146,7 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         target,
         read_only,
         anonymous,
+        no_copy,
     })
 }
 
@@ -167,6 +173,7 @@ pub fn image_volumes(
                 target,
                 read_only: false,
                 anonymous: true,
+                no_copy: false,
             });
         }
     }
@@ -290,6 +297,8 @@ mod tests {
         assert_eq!(v.source, VolumeSource::Anonymous);
         assert!(v.anonymous);
         assert!(parse_volume("/data:ro").unwrap().read_only);
+        assert!(parse_volume("cache:/c:ro,nocopy").unwrap().no_copy);
+        assert!(!parse_volume("cache:/c:ro").unwrap().no_copy);
     }
 
     #[test]

@@ -229,7 +229,10 @@ impl Runtime {
                     }
                     path.clone()
                 }
-                VolumeSource::Named(name) => self.volumes.prepare(name, &layers, &v.target)?,
+                VolumeSource::Named(name) => {
+                    let seed_from = if v.no_copy { &[][..] } else { &layers[..] };
+                    self.volumes.prepare(name, seed_from, &v.target)?
+                }
                 VolumeSource::Anonymous => self.volumes.ensure(&crate::names::new_id()?)?,
             };
             binds.push(BindMount {

@@ -28,6 +28,7 @@ mod registry;
 mod run;
 mod run_images;
 mod run_lifecycle;
+mod run_network;
 mod sandbox;
 mod store;
 mod test_registry;

@@ -1,7 +1,8 @@
 //! Volumes and images: an image's `VOLUME` becomes an anonymous volume
 //! seeded with the image's content there, a named volume is seeded on
-//! first use when empty (never again), `rm -v` and `--rm` remove anonymous
-//! volumes, plain `rm` keeps them, and `volume ls` lists them.
+//! first use when empty (never again; never with `:nocopy`), `rm -v` and
+//! `--rm` remove anonymous volumes, plain `rm` keeps them, and `volume ls`
+//! lists them.
 
 use serde_json::Value;
 
@@ -141,4 +142,13 @@ fn named_volumes_are_seeded_on_first_use_only() {
     assert_eq!(volumes(&root), ["cfg"]);
     root.ok(["volume", "rm", "cfg"]);
     assert!(volumes(&root).is_empty());
+    // :nocopy leaves it empty
+    assert_eq!(
+        run(&["-v", "bare:/home:nocopy", "busybox", "ls", "/home"]),
+        ""
+    );
+    assert_eq!(
+        run(&["-v", "seeded:/home", "busybox", "ls", "/home"]),
+        "app\n"
+    );
 }

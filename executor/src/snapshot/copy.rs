@@ -154,6 +154,52 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
+    fn copies_one_merged_directory_with_its_owner_and_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, bottom) = (t.path().join("top"), t.path().join("bottom"));
+        std::fs::create_dir_all(bottom.join("data/sub")).unwrap();
+        std::fs::create_dir_all(top.join("data")).unwrap();
+        std::fs::write(bottom.join("data/sub/f"), "below").unwrap();
+        std::fs::write(bottom.join("data/gone"), "x").unwrap();
+        std::fs::write(bottom.join("outside"), "x").unwrap();
+        std::fs::set_permissions(top.join("data"), PermissionsExt::from_mode(0o750)).unwrap();
+        // a whiteout (root only: mknod) hides the file below
+        let whiteout = nix::sys::stat::mknod(
+            &top.join("data/gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .is_ok();
+        let lowers = [top, bottom];
+        let dest = t.path().join("volume");
+        std::fs::create_dir(&dest).unwrap();
+        assert!(copy_merged_dir(&lowers, Path::new("/data"), &dest).unwrap());
+        let mut names: Vec<_> = std::fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            if whiteout {
+                vec!["sub"]
+            } else {
+                vec!["gone", "sub"]
+            }
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("sub/f")).unwrap(),
+            "below"
+        );
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o750);
+        // a file, or nothing, at the path: nothing copied
+        assert!(!copy_merged_dir(&lowers, Path::new("/outside"), &dest).unwrap());
+        assert!(!copy_merged_dir(&lowers, Path::new("/none"), &dest).unwrap());
+    }
+
+    #[test]
     fn copies_the_merged_view_with_metadata_and_hard_links() {
         let t = tempfile::tempdir().unwrap();
         let (top, bottom) = (t.path().join("top"), t.path().join("bottom"));

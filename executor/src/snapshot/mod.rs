@@ -147,12 +147,14 @@ impl Snapshotter {
             }
         }
         let active = dir.join("active");
+        let memo = dir.join("overlay-probe");
+        let usable = || probe::overlay_usable(&active, Some(&memo));
         let mode = match mode {
-            Some(SnapshotMode::Overlay) if !probe::overlay_usable(&active) => {
+            Some(SnapshotMode::Overlay) if !usable() => {
                 return Err(SnapshotError::NoOverlay { path: active });
             }
             Some(m) => m,
-            None if probe::overlay_usable(&active) => SnapshotMode::Overlay,
+            None if usable() => SnapshotMode::Overlay,
             None => {
                 probe::warn_once(&active);
                 SnapshotMode::Copy
