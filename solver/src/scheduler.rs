@@ -18,6 +18,7 @@
 //! to wind down before returning, so nothing outlives a build.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, try_join_all};
@@ -33,6 +34,7 @@ use crate::graph::BuildGraph;
 use crate::index::{CacheIndex, StateRecord};
 use crate::op::{ContentRequest, Op, SourceRef};
 use crate::progress::{OpContext, Progress};
+use crate::transfer::ImportedCache;
 use crate::worker::{
     ChecksumRequest, ExecSpec, FetchOutcome, FileAction, Layer, Mount, Worker, WorkerError,
 };
@@ -46,6 +48,8 @@ pub struct SchedulerOptions {
     pub no_cache: bool,
     /// RFC 3339 time recorded for new results.
     pub now: String,
+    /// Records imported with `--cache-from`, consulted after the index.
+    pub imported: Arc<ImportedCache>,
 }
 
 type Shared<T> = Result<T, StepError>;
@@ -60,6 +64,9 @@ pub(crate) struct Scheduler<W: Worker> {
     opts: SchedulerOptions,
     keys: Vec<OnceCell<Shared<CacheKey>>>,
     lookups: Vec<OnceCell<Option<Arc<StateRecord>>>>,
+    /// Whether a vertex's lookup hit an imported record (whose layers may
+    /// still have to be fetched).
+    imported_hits: Vec<AtomicBool>,
     results: Vec<OnceCell<Shared<Arc<StateRecord>>>>,
     tracker: TaskTracker,
 }
@@ -84,6 +91,7 @@ impl<W: Worker> Scheduler<W> {
             opts,
             keys: (0..n).map(|_| OnceCell::new()).collect(),
             lookups: (0..n).map(|_| OnceCell::new()).collect(),
+            imported_hits: (0..n).map(|_| AtomicBool::new(false)).collect(),
             results: (0..n).map(|_| OnceCell::new()).collect(),
             tracker: TaskTracker::new(),
         })
@@ -215,9 +223,9 @@ impl<W: Worker> Scheduler<W> {
                                 Some(r) if self.worker.has_layers(&r.chain).await => Some(r),
                                 Some(_) => {
                                     tracing::debug!(step = %v.name, "cache record refers to pruned layers");
-                                    None
+                                    self.imported_state(n, &key)
                                 }
-                                None => None,
+                                None => self.imported_state(n, &key),
                             }
                         }
                     }
@@ -230,6 +238,67 @@ impl<W: Worker> Scheduler<W> {
             .await
             .clone();
         Ok(found)
+    }
+
+    /// The record imported for `key` (`--cache-from`), remembered as such.
+    fn imported_state(&self, n: NodeIndex, key: &CacheKey) -> Option<StateRecord> {
+        let rec = self.opts.imported.state(key)?.clone();
+        self.imported_hits[n.index()].store(true, Ordering::Release);
+        Some(rec)
+    }
+
+    /// Makes the layers of an imported hit local and records it in the
+    /// local index. `false` when they cannot be fetched: the step then runs
+    /// (the cache is an optimisation, never a reason to fail).
+    async fn adopt_imported(&self, n: NodeIndex, rec: &StateRecord) -> bool {
+        let v = self.graph.vertex(n);
+        let ctx = self.ctx(n);
+        if let Err(e) = self.worker.fetch_cached_layers(&rec.chain, &ctx).await {
+            tracing::warn!(step = %v.name, error = %e, "cannot fetch the layers of an imported cache record; running the step");
+            self.progress.status(
+                v.id,
+                &format!("WARNING: cannot fetch cached layers ({e}); running the step"),
+            );
+            return false;
+        }
+        if let Some(key) = self.key_now(n)
+            && let Err(e) = self.index.put(&key, rec)
+        {
+            tracing::warn!(step = %v.name, error = %e, "cannot record an imported cache record");
+        }
+        true
+    }
+
+    /// The key of `n`, already computed (phase 1).
+    fn key_now(&self, n: NodeIndex) -> Option<CacheKey> {
+        match self.keys[n.index()].get() {
+            Some(Ok(k)) => Some(*k),
+            _ => None,
+        }
+    }
+
+    /// Every step record this run used or made, with its key, in graph
+    /// order (for `--cache-to`), including imported hits nothing needed
+    /// (their layers may not be local: the exporter decides).
+    pub(crate) fn records(&self) -> Vec<(CacheKey, Arc<StateRecord>)> {
+        let mut out = Vec::new();
+        for n in self.graph.node_indices() {
+            if !matches!(self.graph.vertex(n).op, Op::Exec { .. } | Op::File { .. }) {
+                continue;
+            }
+            let Some(key) = self.key_now(n) else { continue };
+            let rec = match self.results[n.index()].get() {
+                Some(Ok(r)) => Some(r.clone()),
+                _ => match self.lookups[n.index()].get() {
+                    Some(Some(r)) => Some(r.clone()),
+                    _ => None,
+                },
+            };
+            if let Some(rec) = rec {
+                out.push((key, rec));
+            }
+        }
+        out
     }
 
     /// The result of `n`: from the cache, or by running it.
@@ -248,7 +317,10 @@ impl<W: Worker> Scheduler<W> {
     }
 
     async fn compute_result(self: &Arc<Self>, n: NodeIndex) -> Shared<Arc<StateRecord>> {
-        if let Some(rec) = self.lookup(n).await? {
+        if let Some(rec) = self.lookup(n).await?
+            && (!self.imported_hits[n.index()].load(Ordering::Acquire)
+                || self.adopt_imported(n, &rec).await)
+        {
             return Ok(rec);
         }
         let v = self.graph.vertex(n);

@@ -62,6 +62,7 @@ pub fn run(global: &GlobalArgs, args: ImportArgs) -> CmdResult {
         store.import_rootfs(BufReader::with_capacity(1 << 20, file), &opts)
     }
     .map_err(store::archive_diag)?;
+    store::unpack_ahead(&store, &image);
     println!("{}", image.id());
     Ok(ExitCode::SUCCESS)
 }

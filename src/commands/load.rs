@@ -44,6 +44,9 @@ pub fn run(global: &GlobalArgs, args: LoadArgs) -> CmdResult {
     }
     .map_err(store::archive_diag)?;
     for l in &loaded {
+        store::unpack_ahead(&store, &l.image);
+    }
+    for l in &loaded {
         if args.quiet {
             println!("{}", l.image.id());
         } else if l.names.is_empty() {

@@ -47,6 +47,7 @@ pub fn pull(global: &GlobalArgs, args: PullArgs) -> CmdResult {
     ))?;
     renderer.finish();
     let pulled = pulled.into_diagnostic()?;
+    super::store::unpack_ahead(&store, &pulled.image);
     renderer.line(&format!("Digest: {}", pulled.target.digest()));
     renderer.line(&if pulled.downloaded == 0 {
         format!("Status: Image is up to date for {}", reference.familiar())

@@ -22,6 +22,17 @@ pub fn open(global: &GlobalArgs) -> miette::Result<Store> {
     })
 }
 
+/// Unpacks an image's layers into snapshots right after `pull`, `load` or
+/// `import` stored it, so that builds and runs from it start at once (as
+/// docker and containerd unpack on pull). A failure only warns: the image
+/// is stored, and a build or run unpacking it again reports the error with
+/// its context.
+pub fn unpack_ahead(store: &Store, image: &kiln_registry::store::Image) {
+    if let Err(e) = store.unpack_image_parallel(image) {
+        tracing::warn!(image = %image.id(), error = %e, "cannot unpack the image's layers yet");
+    }
+}
+
 /// An error with an optional hint; shows the error's own message and cause
 /// chain.
 struct Hinted {

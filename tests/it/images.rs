@@ -44,6 +44,17 @@ fn busybox_base_is_listed_inspected_and_reproducible() {
     assert_eq!(img["Os"], "linux");
     assert_eq!(img["RootFS"]["Type"], "layers");
     assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    // import unpacked the layer, so builds and runs find it ready
+    let diff_id = img["RootFS"]["Layers"][0].as_str().unwrap();
+    let snapshot = root
+        .root_dir()
+        .join("snapshots/layers")
+        .join(diff_id.strip_prefix("sha256:").unwrap());
+    assert!(
+        snapshot.join("bin/busybox").exists(),
+        "{}",
+        snapshot.display()
+    );
     assert_eq!(img["Created"], "1970-01-01T00:00:00Z");
     assert!(img["Size"].as_u64().unwrap() > 1_000_000);
     // lookups by id, id prefix, full name, digest

@@ -4,13 +4,17 @@
 mod archive;
 mod build;
 mod build_add;
+mod build_cache_remote;
 mod build_check;
 mod build_copy;
 mod build_copy_cache;
+mod build_copy_from_key;
+mod build_copy_link;
 mod build_copy_meta;
 mod build_heredoc;
 mod build_mounts;
 mod build_semantics;
+mod build_ssh;
 mod cli;
 mod diff;
 mod fault_proxy;

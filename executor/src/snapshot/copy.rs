@@ -7,9 +7,9 @@
 //! shared, read-only snapshot under every other build.
 //!
 //! While copying, it records what the diff needs to tell the step's
-//! changes from the copy ([`Baseline`]): each directory's inode, and a
-//! ctime fence taken once the copy is done and the filesystem's clock has
-//! moved past it.
+//! changes from the copy ([`Baseline`]): each entry's inode, and a ctime
+//! fence taken once the copy is done and the filesystem's clock has moved
+//! past it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -33,7 +33,7 @@ pub(crate) fn materialize(
     let top = lowers.first().ok_or(SnapshotError::NoLayers)?;
     let mut c = CopyState {
         copier: Copier::new(MetaPolicy::default()),
-        dirs: HashMap::new(),
+        inodes: HashMap::new(),
         rootfs,
     };
     c.dir(&MergedDir::root(lowers), Path::new(""))?;
@@ -48,7 +48,7 @@ pub(crate) fn materialize(
         "copied the lowers into a plain snapshot");
     Ok(Baseline {
         fence,
-        dirs: c.dirs,
+        inodes: c.inodes,
     })
 }
 
@@ -66,7 +66,7 @@ pub fn copy_merged_dir(lowers: &[PathBuf], rel: &Path, dest: &Path) -> Result<bo
     };
     let mut c = CopyState {
         copier: Copier::new(MetaPolicy::default()),
-        dirs: HashMap::new(),
+        inodes: HashMap::new(),
         rootfs: dest,
     };
     c.dir(&dir, Path::new(""))?;
@@ -79,21 +79,15 @@ pub fn copy_merged_dir(lowers: &[PathBuf], rel: &Path, dest: &Path) -> Result<bo
 
 struct CopyState<'a> {
     copier: Copier<'static>,
-    dirs: HashMap<PathBuf, u64>,
+    inodes: HashMap<PathBuf, u64>,
     rootfs: &'a Path,
 }
 
 impl CopyState<'_> {
     /// Copies the entries of the merged directory `dir` into `rel`.
     fn dir(&mut self, dir: &MergedDir, rel: &Path) -> Result<(), SnapshotError> {
-        let host = self.rootfs.join(rel);
-        let ino = std::fs::symlink_metadata(&host)
-            .map_err(io_err("read", &host))?
-            .ino();
-        self.dirs.insert(rel.to_path_buf(), ino);
-        let entries = dir
-            .entries()
-            .map_err(io_err("read", &dir.layers[0].join(rel)))?;
+        self.record(rel)?;
+        let entries = dir.entries().map_err(io_err("read", &dir.layers[0]))?;
         for (name, e) in entries {
             let child = rel.join(&name);
             let dst = self.rootfs.join(&child);
@@ -111,9 +105,20 @@ impl CopyState<'_> {
                     self.copier
                         .copy_leaf(&e.path, &e.meta, &dst, &shown.to_string_lossy())
                         .map_err(SnapshotError::copy(&e.path))?;
+                    self.record(&child)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Remembers the inode of the copy's entry `rel`.
+    fn record(&mut self, rel: &Path) -> Result<(), SnapshotError> {
+        let host = self.rootfs.join(rel);
+        let ino = std::fs::symlink_metadata(&host)
+            .map_err(io_err("read", &host))?
+            .ino();
+        self.inodes.insert(rel.to_path_buf(), ino);
         Ok(())
     }
 }
@@ -226,9 +231,11 @@ mod tests {
             Path::new("a")
         );
         assert!(ctime(&b) <= base.fence);
-        assert_eq!(base.dirs.len(), 2);
+        // The root, etc, a, b, b2 and link.
+        assert_eq!(base.inodes.len(), 6);
+        assert_eq!(base.inodes[Path::new("etc/b2")], b.ino());
         assert_eq!(
-            base.dirs[Path::new("etc")],
+            base.inodes[Path::new("etc")],
             std::fs::metadata(rootfs.join("etc")).unwrap().ino()
         );
         // Anything done now is dated after the fence.

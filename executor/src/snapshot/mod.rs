@@ -147,12 +147,14 @@ impl Snapshotter {
             }
         }
         let active = dir.join("active");
+        let memo = dir.join("overlay-probe");
+        let usable = || probe::overlay_usable(&active, Some(&memo));
         let mode = match mode {
-            Some(SnapshotMode::Overlay) if !probe::overlay_usable(&active) => {
+            Some(SnapshotMode::Overlay) if !usable() => {
                 return Err(SnapshotError::NoOverlay { path: active });
             }
             Some(m) => m,
-            None if probe::overlay_usable(&active) => SnapshotMode::Overlay,
+            None if usable() => SnapshotMode::Overlay,
             None => {
                 probe::warn_once(&active);
                 SnapshotMode::Copy
@@ -292,6 +294,8 @@ mod tests {
             ("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
             ("etc/group", "root:x:0:\n"),
             ("etc/same", "same"),
+            ("etc/x", "x"),
+            ("etc/y", "y"),
             ("home/app/old", "old"),
             ("usr/bin/tool", "#!/bin/sh\n"),
         ] {
@@ -303,6 +307,8 @@ mod tests {
     /// The step of the black-box diff tests, done by hand.
     fn step(fs: &Path, lower: &Path) {
         std::fs::write(fs.join("etc/newfile"), "new\n").unwrap();
+        // Sorts before ".wh." by bytes; the whiteouts still come first.
+        std::fs::write(fs.join("etc/+plus"), "+\n").unwrap();
         let mut passwd = std::fs::OpenOptions::new()
             .append(true)
             .open(fs.join("etc/passwd"))
@@ -312,6 +318,8 @@ mod tests {
         std::fs::remove_dir_all(fs.join("home/app")).unwrap();
         std::fs::create_dir_all(fs.join("home/app/x")).unwrap();
         std::fs::hard_link(fs.join("etc/newfile"), fs.join("etc/newlink")).unwrap();
+        // A file renamed over another: the name that is left changed.
+        std::fs::rename(fs.join("etc/x"), fs.join("etc/y")).unwrap();
         // Rewritten with the same bytes and times: not a change.
         std::fs::write(fs.join("etc/same"), "same").unwrap();
         let m = std::fs::metadata(lower.join("etc/same")).unwrap();
@@ -348,9 +356,12 @@ mod tests {
             [
                 "etc/",
                 "etc/.wh.group",
+                "etc/.wh.x",
+                "etc/+plus",
                 "etc/newfile",
                 "etc/newlink",
                 "etc/passwd",
+                "etc/y",
                 "home/",
                 "home/app/",
                 "home/app/.wh..wh..opq",

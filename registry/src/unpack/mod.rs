@@ -281,6 +281,46 @@ impl Store {
         image.layers.iter().map(|l| self.unpack_layer(l)).collect()
     }
 
+    /// Unpacks the layers of an image not unpacked yet, several at once
+    /// (up to the core count): what `pull`, `load` and `import` do, so that
+    /// builds and runs from the image find its snapshots ready. Returns the
+    /// first error.
+    pub fn unpack_image_parallel(&self, image: &Image) -> Result<(), UnpackError> {
+        let todo: Vec<&Layer> = image
+            .layers
+            .iter()
+            .filter(|l| self.snapshot(&l.diff_id).is_none())
+            .collect();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(todo.len());
+        if workers <= 1 {
+            return todo.iter().try_for_each(|l| self.unpack_layer(l).map(drop));
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(l) = todo.get(i) else {
+                                return Ok(());
+                            };
+                            self.unpack_layer(l)?;
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<()>, UnpackError>>()
+                .map(drop)
+        })
+    }
+
     /// Applies one layer onto the directory `target` (see
     /// [`UnpackMode::Apply`] and [`unpack_stream`] on errors).
     pub fn apply_layer(&self, layer: &Layer, target: &Path) -> Result<UnpackStats, UnpackError> {
