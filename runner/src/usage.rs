@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use kiln_executor::dir_size;
+
 use crate::error::RunnerError;
-use crate::lifecycle::dir_size;
 use crate::mounts::VolumeSource;
 use crate::runtime::Runtime;
 

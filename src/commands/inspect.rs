@@ -61,7 +61,9 @@ pub fn run(global: &GlobalArgs, args: InspectArgs) -> CmdResult {
                     None => containers.insert(runtime::open(global)?),
                 };
                 match rt.containers().lookup(name) {
-                    Ok(c) => Ok(Inspected::Container(kiln_runner::view::inspect_json(&c))),
+                    Ok(c) => Ok(Inspected::Container(in_docker_order(
+                        kiln_runner::view::inspect_json(&c),
+                    ))),
                     Err(RunnerError::NoSuchContainer { .. }) => {
                         Err(NoSuchObject { name: name.clone() }.into())
                     }
@@ -92,7 +94,62 @@ pub fn run(global: &GlobalArgs, args: InspectArgs) -> CmdResult {
 #[serde(untagged)]
 enum Inspected {
     Image(Ordered),
-    Container(Value),
+    Container(Ordered),
+}
+
+/// `docker container inspect`'s key order, at the top and in `State`.
+const CONTAINER_KEYS: &[&str] = &[
+    "Id",
+    "Created",
+    "Path",
+    "Args",
+    "State",
+    "Image",
+    "LogPath",
+    "Name",
+    "RestartCount",
+    "HostConfig",
+    "Mounts",
+    "Config",
+    "NetworkSettings",
+];
+const STATE_KEYS: &[&str] = &[
+    "Status",
+    "Running",
+    "Paused",
+    "Restarting",
+    "OOMKilled",
+    "Dead",
+    "Pid",
+    "ExitCode",
+    "Error",
+    "StartedAt",
+    "FinishedAt",
+];
+
+/// A container's inspect document with its keys in docker's order (keys
+/// docker does not have come last).
+fn in_docker_order(v: Value) -> Ordered {
+    fn ordered(v: Value, keys: &[&str]) -> Ordered {
+        let Value::Object(mut map) = v else {
+            return Ordered::default();
+        };
+        let mut out = Ordered::default();
+        for k in keys {
+            if let Some(v) = map.remove(*k) {
+                if *k == "State" {
+                    out.push_object(k, ordered(v, STATE_KEYS));
+                } else {
+                    out.push(k, v);
+                }
+            }
+        }
+        for (k, v) in map {
+            out.push(&k, v);
+        }
+        out
+    }
+    ordered(v, CONTAINER_KEYS)
 }
 
 /// The docker-shaped inspect object of one image.

@@ -51,6 +51,11 @@ fn images_first_then_containers() {
         "the image comes first"
     );
     let c = &both[1];
+    // docker's key order, not an alphabetical one
+    let text = root.ok(["inspect", "svc"]);
+    let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+    assert!(at("Id") < at("Created") && at("Created") < at("State") && at("State") < at("Name"));
+    assert!(at("Status") < at("Running") && at("Pid") < at("ExitCode"));
     assert_eq!(c["Id"], id);
     assert_eq!(c["Name"], "/svc");
     assert!(c["Created"].as_str().unwrap().contains('T'));

@@ -1,5 +1,5 @@
-//! `kiln prune` removes stopped containers, the build cache and dangling
-//! images (`--all`: every image no container uses), saying what it removed
+//! `kiln prune` removes stopped containers, the build cache (records,
+//! layers only it kept, cache mounts) and dangling images (`--all`: every image no container uses), saying what it removed
 //! and what it freed; `kiln system df` shows what each part takes.
 
 use crate::require_root;
@@ -48,8 +48,20 @@ fn prune_removes_stopped_containers_cache_and_unused_images() {
         .output()
         .unwrap();
     assert_success(&spare);
-    let ctx = build_context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    let ctx = build_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,target=/c head -c 50000 /dev/zero > /c/f && echo x > /x\n",
+    )]);
     root.build_ok(ctx.path(), ["-t", "built"]);
+    let cache_mounts = root.root_dir().join("mounts/cache");
+    let instances = || {
+        std::fs::read_dir(&cache_mounts)
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .filter(|e| e.as_ref().unwrap().path().is_dir())
+            .count()
+    };
+    assert_eq!(instances(), 1);
     let net = ["--network", "none"];
     let done = root.ok([
         "run",
@@ -88,6 +100,8 @@ fn prune_removes_stopped_containers_cache_and_unused_images() {
     assert!(text.contains("Deleted Containers:"), "{text}");
     assert!(!text.contains(&live), "the running container stays: {text}");
     assert!(text.contains("cache records"), "{text}");
+    assert!(text.contains("1 cache mount directories"), "{text}");
+    assert_eq!(instances(), 0, "the cache mount was emptied");
     let total = text.lines().last().unwrap();
     assert!(total.starts_with("Total reclaimed space: "), "{text}");
     assert_ne!(total, "Total reclaimed space: 0B", "{text}");

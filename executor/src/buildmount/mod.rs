@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, MountBuilder};
 
+pub use cache::{CachePrune, prune_cache_mounts};
 pub use secret::SecretSource;
 
 use crate::fileop::{self, FileOpError, PathMatcher};
