@@ -44,7 +44,7 @@ done
 if [ -x "$kiln" ]; then
   "$kiln" --root "$work/root" import "$layer" bench >/dev/null
   for alg in gzip zstd; do
-    wait_quiet 300
+    wait_quiet
     start=$(date +%s%N)
     /usr/bin/time -f "peak RSS %M KiB" -o "$work/time" \
       "$kiln" --root "$work/root" save --compression $alg -o "$work/out.tar" bench

@@ -36,9 +36,9 @@ sync
 wait_quiet
 for run in 1 2 3 4 5; do
   rm -rf "$work/root"
-  /usr/bin/time -f "peak RSS %M KiB, wall %e s" "$kiln" --root "$work/root" debug layer --upper "$up" 2>&1 >/dev/null \
-    | tr '\n' ' ' | tee -a "$work/runs"
-  echo
+  out=$(/usr/bin/time -f "peak RSS %M KiB, wall %e s" "$kiln" --root "$work/root" debug layer --upper "$up" 2>&1 >/dev/null \
+    | tr '\n' ' ')
+  echo "$out" | tee -a "$work/runs"
 done
 echo "median: $(sed 's/.*: \([0-9]*\) MB\/s.*/\1/' "$work/runs" | sort -n | sed -n 3p) MB/s; \
 peak RSS max $(sed 's/.*peak RSS \([0-9]*\) KiB.*/\1/' "$work/runs" | sort -n | tail -1) KiB"
