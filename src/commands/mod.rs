@@ -53,10 +53,18 @@ pub enum Command {
     Tag(tag::TagArgs),
     /// Remove images.
     Rmi(rmi::RmiArgs),
-    /// Show an image's details as JSON.
+    /// Show an image's or a container's details as JSON.
     Inspect(inspect::InspectArgs),
     /// Show an image's history.
     History(history::HistoryArgs),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
     /// Save images to a tar archive (OCI layout + docker archive).
@@ -95,14 +103,6 @@ pub enum Command {
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
-    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
-    Login(login::LoginArgs),
-    /// Forget a registry's credentials.
-    Logout(login::LogoutArgs),
-    /// Download an image from a registry.
-    Pull(pull::PullArgs),
-    /// Upload an image to a registry.
-    Push(push::PushArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
