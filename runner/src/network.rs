@@ -9,7 +9,10 @@
 //! Outbound access (`--network default`, IPv4 as docker's default bridge)
 //! comes from `pasta` (package `passt`) or else `slirp4netns`, attached to the namespace before the
 //! container's process starts; without either the container has only
-//! `lo`, and the CLI says so once.
+//! `lo`, and the CLI says so once. pasta takes ~30 ms to configure the
+//! namespace, so [`ContainerNetwork::create_gated`] runs it on a thread
+//! while the sandbox is set up, and opens a gate (a pipe the sandbox's init
+//! reads before it `exec`s the process) once pasta is done.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -18,6 +21,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -100,6 +104,8 @@ pub(crate) struct ContainerNetwork {
     path: PathBuf,
     connector: Connector,
     outbound: Option<Outbound>,
+    /// The thread attaching the helper (see [`ContainerNetwork::create_gated`]).
+    attaching: Option<JoinHandle<Option<Outbound>>>,
 }
 
 enum Outbound {
@@ -200,6 +206,61 @@ impl ContainerNetwork {
         path: &Path,
         outbound: Option<&OutboundHelper>,
     ) -> Result<ContainerNetwork, NetworkError> {
+        let mut network = ContainerNetwork::namespace(path)?;
+        if let Some(helper) = outbound {
+            network.outbound = attach_or_warn(path, helper);
+        }
+        Ok(network)
+    }
+
+    /// Makes the namespace and attaches `helper` on a thread; returns with
+    /// the read end of a pipe (the sandbox's gate, see
+    /// `SandboxRequest::gate`) that gets a byte once the helper is done —
+    /// also when it failed: the container then runs with `lo` only, as with
+    /// [`ContainerNetwork::create`]. [`ContainerNetwork::attached`] (or
+    /// `close`) collects the thread.
+    pub fn create_gated(
+        path: &Path,
+        helper: &OutboundHelper,
+    ) -> Result<(ContainerNetwork, OwnedFd), NetworkError> {
+        let mut network = ContainerNetwork::namespace(path)?;
+        let fail = |stage| move |source| NetworkError::Namespace { stage, source };
+        let (gate_r, gate_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(e) => {
+                network.close();
+                return Err(fail("make the start gate")(e.into()));
+            }
+        };
+        let (thread_path, helper) = (path.to_path_buf(), helper.clone());
+        let spawned = std::thread::Builder::new()
+            .name("kiln-outbound".into())
+            .spawn(move || {
+                let outbound = attach_or_warn(&thread_path, &helper);
+                tracing::debug!(attached = outbound.is_some(), "outbound network ready");
+                // The init may be gone already (its start failed): EPIPE.
+                let _ = nix::unistd::write(&gate_w, b"g");
+                outbound
+            });
+        match spawned {
+            Ok(thread) => network.attaching = Some(thread),
+            Err(source) => {
+                network.close();
+                return Err(fail("start the outbound thread")(source));
+            }
+        }
+        Ok((network, gate_r))
+    }
+
+    /// Waits until the helper started by [`ContainerNetwork::create_gated`]
+    /// is attached (at once when the gate is open already).
+    pub fn attached(&mut self) {
+        if let Some(thread) = self.attaching.take() {
+            self.outbound = thread.join().unwrap_or(None);
+        }
+    }
+
+    fn namespace(path: &Path) -> Result<ContainerNetwork, NetworkError> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (tx, rx) = mpsc::channel();
         let thread_path = path.to_path_buf();
@@ -214,98 +275,104 @@ impl ContainerNetwork {
             stage: "namespace thread",
             source: io::Error::other("the thread ended early"),
         })??;
-        let mut network = ContainerNetwork {
+        Ok(ContainerNetwork {
             path: path.to_path_buf(),
             connector: Connector { tx },
             outbound: None,
-        };
-        if let Some(helper) = outbound {
-            match network.attach(helper) {
-                Ok(o) => network.outbound = Some(o),
-                Err(e) => {
-                    tracing::warn!(error = %e, ?helper, "no outbound network: the helper failed")
-                }
-            }
-        }
-        Ok(network)
+            attaching: None,
+        })
     }
+}
 
-    fn attach(&self, helper: &OutboundHelper) -> io::Result<Outbound> {
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        match helper {
-            OutboundHelper::Pasta(program) => {
-                let pid_file = dir.join("pasta.pid");
-                let mut cmd = Command::new(program);
-                cmd.args(["--config-net", "-q"])
-                    // No port forwarding of its own: kiln publishes ports.
-                    .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
-                    // IPv4 only, as docker's default bridge network; pasta's
-                    // IPv6 set-up (addresses, routes, neighbour discovery)
-                    // would double what attaching it costs (~45 → ~90 ms
-                    // on the bench machine) for every container start.
-                    .arg("--ipv4-only")
-                    .arg("-P")
-                    .arg(&pid_file)
-                    .arg("--netns")
-                    .arg(&self.path)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped());
-                if nix::unistd::geteuid().is_root() {
-                    // pasta drops to nobody by default and then cannot
-                    // enter the namespace.
-                    cmd.args(["--runas", "0:0"]);
-                }
-                // pasta returns once the namespace is configured and it has
-                // forked into the background.
-                let out = cmd.output()?;
-                if !out.status.success() {
-                    return Err(io::Error::other(format!(
-                        "pasta failed ({}): {}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    )));
-                }
-                Ok(Outbound::Pasta { pid_file })
-            }
-            OutboundHelper::Slirp4netns(program) => {
-                let (ready_r, ready_w) = nix::unistd::pipe()?;
-                let (exit_r, exit_w) = nix::unistd::pipe()?;
-                // The child's ends must survive exec: no CLOEXEC on them.
-                for fd in [&ready_w, &exit_r] {
-                    nix::fcntl::fcntl(
-                        fd,
-                        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                    )?;
-                }
-                let mut child = Command::new(program)
-                    .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
-                    .arg("--netns-type=path")
-                    .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
-                    .arg(format!("--exit-fd={}", exit_r.as_raw_fd()))
-                    .arg(&self.path)
-                    .arg("tap0")
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()?;
-                drop(ready_w);
-                drop(exit_r);
-                let mut byte = [0u8; 1];
-                let n = File::from(ready_r).read(&mut byte)?;
-                if n != 1 {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(io::Error::other("slirp4netns exited before it was ready"));
-                }
-                Ok(Outbound::Slirp {
-                    child,
-                    exit: exit_w,
-                })
-            }
+/// Attaches `helper` to the namespace bound on `path`; a failure is logged
+/// (the container runs with `lo` only).
+fn attach_or_warn(path: &Path, helper: &OutboundHelper) -> Option<Outbound> {
+    match attach(path, helper) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::warn!(error = %e, ?helper, "no outbound network: the helper failed");
+            None
         }
     }
+}
 
+fn attach(path: &Path, helper: &OutboundHelper) -> io::Result<Outbound> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    match helper {
+        OutboundHelper::Pasta(program) => {
+            let pid_file = dir.join("pasta.pid");
+            let mut cmd = Command::new(program);
+            cmd.args(["--config-net", "-q"])
+                // No port forwarding of its own: kiln publishes ports.
+                .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
+                // IPv4 only, as docker's default bridge network; pasta's
+                // IPv6 set-up (addresses, routes, neighbour discovery)
+                // would double what attaching it costs (~45 → ~90 ms
+                // on the bench machine) for every container start.
+                .arg("--ipv4-only")
+                .arg("-P")
+                .arg(&pid_file)
+                .arg("--netns")
+                .arg(path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            if nix::unistd::geteuid().is_root() {
+                // pasta drops to nobody by default and then cannot
+                // enter the namespace.
+                cmd.args(["--runas", "0:0"]);
+            }
+            // pasta returns once the namespace is configured and it has
+            // forked into the background.
+            let out = cmd.output()?;
+            if !out.status.success() {
+                return Err(io::Error::other(format!(
+                    "pasta failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(Outbound::Pasta { pid_file })
+        }
+        OutboundHelper::Slirp4netns(program) => {
+            let (ready_r, ready_w) = nix::unistd::pipe()?;
+            let (exit_r, exit_w) = nix::unistd::pipe()?;
+            // The child's ends must survive exec: no CLOEXEC on them.
+            for fd in [&ready_w, &exit_r] {
+                nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )?;
+            }
+            let mut child = Command::new(program)
+                .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
+                .arg("--netns-type=path")
+                .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
+                .arg(format!("--exit-fd={}", exit_r.as_raw_fd()))
+                .arg(path)
+                .arg("tap0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            drop(ready_w);
+            drop(exit_r);
+            let mut byte = [0u8; 1];
+            let n = File::from(ready_r).read(&mut byte)?;
+            if n != 1 {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::other("slirp4netns exited before it was ready"));
+            }
+            Ok(Outbound::Slirp {
+                child,
+                exit: exit_w,
+            })
+        }
+    }
+}
+
+impl ContainerNetwork {
     /// The namespace file the sandbox joins.
     pub fn path(&self) -> &Path {
         &self.path
@@ -327,11 +394,13 @@ impl ContainerNetwork {
 
     /// Stops the helper, unmounts and removes the namespace file (the
     /// namespace ends with its last user).
-    pub fn close(self) {
+    pub fn close(mut self) {
+        self.attached();
         let ContainerNetwork {
             path,
             connector,
             outbound,
+            attaching: _,
         } = self;
         drop(connector);
         match outbound {

@@ -37,7 +37,7 @@ use crate::containers::{EXIT_FILE, LOG_FILE};
 use crate::error::RunnerError;
 use crate::logs::{LogStream, LogWriter};
 use crate::mounts::VolumeSource;
-use crate::network::{ContainerNetwork, outbound_helper};
+use crate::network::{ContainerNetwork, OutboundHelper, outbound_helper};
 use crate::proxy::{BoundPort, bind_ports, publish};
 use crate::runtime::Runtime;
 use crate::spec::{BindMount, NetworkNamespace, container_spec};
@@ -243,17 +243,30 @@ impl Runtime {
         }
         // Host ports first: a taken port fails before anything is set up.
         let ports = bind_ports(&c.config.ports)?;
-        let network = match c.config.network {
-            crate::container::NetworkMode::Host => None,
-            crate::container::NetworkMode::None => {
-                Some(ContainerNetwork::create(&dir.join("netns"), None)?)
-            }
-            crate::container::NetworkMode::Default => Some(ContainerNetwork::create(
-                &dir.join("netns"),
-                outbound_helper().as_ref(),
-            )?),
+        // pasta configures the namespace while the sandbox is set up; the
+        // gate holds the process back until it is done.
+        let (mut network, gate) = match c.config.network {
+            crate::container::NetworkMode::Host => (None, None),
+            crate::container::NetworkMode::None => (
+                Some(ContainerNetwork::create(&dir.join("netns"), None)?),
+                None,
+            ),
+            crate::container::NetworkMode::Default => match outbound_helper() {
+                Some(helper @ OutboundHelper::Pasta(_)) => {
+                    let (n, gate) = ContainerNetwork::create_gated(&dir.join("netns"), &helper)?;
+                    (Some(n), Some(gate))
+                }
+                // slirp4netns's own DNS goes into resolv.conf: attached first.
+                other => (
+                    Some(ContainerNetwork::create(
+                        &dir.join("netns"),
+                        other.as_ref(),
+                    )?),
+                    None,
+                ),
+            },
         };
-        tracing::debug!(network = %c.config.network, "network ready");
+        tracing::debug!(network = %c.config.network, gated = gate.is_some(), "network namespace ready");
         let namespace = match &network {
             Some(n) => NetworkNamespace::Join(n.path().to_path_buf()),
             None => NetworkNamespace::Host,
@@ -293,8 +306,13 @@ impl Runtime {
             // A --rm container is removed when it ends: its outcome need
             // not outlive this process (and the helper's fsync is saved).
             exit_file: (!c.config.auto_remove).then(|| dir.join(EXIT_FILE)),
+            gate,
         };
-        let running = match self.sandbox.spawn(request) {
+        let spawned = self.sandbox.spawn(request);
+        if let Some(n) = &mut network {
+            n.attached();
+        }
+        let running = match spawned {
             Ok(r) => r,
             Err(source) => {
                 if let Some(n) = network {

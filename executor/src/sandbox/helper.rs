@@ -48,7 +48,9 @@ pub fn helper_main() -> ! {
     // SAFETY: close_range on descriptors this process does not use.
     unsafe { libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) };
     let result = match recv::<ToHelper>(control()) {
-        Ok(Some((ToHelper::Run(cfg), stdin))) => set_stdin(stdin).and_then(|()| run(*cfg)),
+        Ok(Some((ToHelper::Run(cfg), stdin))) => set_stdin(stdin)
+            .and_then(|()| recv_gate(cfg.gated))
+            .and_then(|gate| run(*cfg, gate)),
         Ok(Some((ToHelper::Exec(cfg), stdin))) => set_stdin(stdin).and_then(|()| exec(*cfg)),
         Ok(_) => Err(SetupError::invalid(
             "the helper expected a run or exec order",
@@ -63,6 +65,20 @@ pub fn helper_main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// The gate that follows a gated run order (kiln sends both at once).
+fn recv_gate(gated: bool) -> Result<Option<OwnedFd>, SetupError> {
+    if !gated {
+        return Ok(None);
+    }
+    match recv::<ToHelper>(control()) {
+        Ok(Some((ToHelper::Gate, Some(fd)))) => Ok(Some(fd)),
+        Ok(_) => Err(SetupError::invalid(
+            "the helper expected the gate after a gated run order",
+        )),
+        Err(e) => Err(SetupError::os("read the helper's gate")(e)),
+    }
 }
 
 /// Makes `fd` (or `/dev/null` without one) the helper's stdin, which the
@@ -99,7 +115,7 @@ fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
-fn run(cfg: RunConfig) -> Result<(), SetupError> {
+fn run(cfg: RunConfig, gate: Option<OwnedFd>) -> Result<(), SetupError> {
     // Own session: a terminal's Ctrl-C reaches kiln, which cancels.
     let _ = nix::unistd::setsid();
     let ns = Namespaces::of(&cfg.spec)?;
@@ -128,7 +144,7 @@ fn run(cfg: RunConfig) -> Result<(), SetupError> {
         Ok(ForkResult::Child) => {
             drop(go_w);
             drop(rep_r);
-            init::run(&cfg, go_r, rep_w, cgroup2)
+            init::run(&cfg, go_r, rep_w, cgroup2, gate)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => {
@@ -138,6 +154,9 @@ fn run(cfg: RunConfig) -> Result<(), SetupError> {
     };
     drop(go_r);
     drop(rep_w);
+    // Only the init waits on the gate: kiln must see its end of file when
+    // the init is gone.
+    drop(gate);
     let base = match &cfg.rootfs {
         Rootfs::Dir(d) => d.clone(),
         Rootfs::Overlay(o) => o.upper.clone(),

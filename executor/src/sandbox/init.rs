@@ -100,8 +100,14 @@ impl Namespaces {
 }
 
 /// The init's whole life: returns only by exiting.
-pub(crate) fn run(cfg: &RunConfig, go: OwnedFd, report: OwnedFd, cgroup2: bool) -> ! {
-    let err = match init(cfg, go, &report, cgroup2) {
+pub(crate) fn run(
+    cfg: &RunConfig,
+    go: OwnedFd,
+    report: OwnedFd,
+    cgroup2: bool,
+    gate: Option<OwnedFd>,
+) -> ! {
+    let err = match init(cfg, go, &report, cgroup2, gate) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -120,6 +126,7 @@ fn init(
     go: OwnedFd,
     report: &OwnedFd,
     cgroup2: bool,
+    gate: Option<OwnedFd>,
 ) -> Result<Infallible, (SetupError, Vec<Stub>)> {
     let bare = |e: SetupError| (e, Vec::new());
     // SAFETY: prctl with integer arguments: die with the helper.
@@ -211,8 +218,31 @@ fn init(
         .map_err(|e| SetupError::os("make the rootfs read-only")(e.into()))
         .map_err(bare)?;
     }
+    if let Some(gate) = gate {
+        wait_for_gate(gate).map_err(bare)?;
+    }
     let process = cfg.spec.process().clone().unwrap_or_default();
     become_process(&process, cfg.user.as_deref()).map_err(bare)
+}
+
+/// Blocks until kiln opens the gate (one byte: the network is ready); end
+/// of file means kiln called the start off.
+fn wait_for_gate(gate: OwnedFd) -> Result<(), SetupError> {
+    let mut b = [0u8; 1];
+    let mut gate = std::fs::File::from(gate);
+    loop {
+        match gate.read(&mut b) {
+            Ok(1) => return Ok(()),
+            Ok(_) => {
+                return Err(SetupError::os("wait for the network")(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "kiln called the start off",
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(SetupError::os("wait for the network")(e)),
+        }
+    }
 }
 
 /// Turns the current process (inside the sandbox's root) into `process`:

@@ -57,6 +57,7 @@ impl LinuxSandbox {
         id: String,
         order: ToHelper,
         stdio: [Stdio; 3],
+        gate: Option<OwnedFd>,
     ) -> Result<LinuxRunning, SandboxError> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -116,6 +117,11 @@ impl LinuxSandbox {
             child_stdin.as_ref().map(|f| f.as_raw_fd()),
         );
         drop(child_stdin);
+        let sent = sent.and_then(|()| match &gate {
+            Some(g) => send(ours.as_fd(), &ToHelper::Gate, Some(g.as_raw_fd())),
+            None => Ok(()),
+        });
+        drop(gate);
         if let Err(e) = sent {
             let _ = child.kill();
             let _ = child.wait();
@@ -273,8 +279,14 @@ impl Sandbox for LinuxSandbox {
             user: request.user,
             etc,
             exit_file: request.exit_file,
+            gated: request.gate.is_some(),
         }));
-        let running = self.start(id, order, [request.stdin, request.stdout, request.stderr])?;
+        let running = self.start(
+            id,
+            order,
+            [request.stdin, request.stdout, request.stderr],
+            request.gate,
+        )?;
         Ok(Box::new(running))
     }
 
@@ -300,6 +312,7 @@ impl Sandbox for LinuxSandbox {
             target.id.clone(),
             order,
             [request.stdin, request.stdout, request.stderr],
+            None,
         )?;
         Ok(Box::new(running))
     }

@@ -127,6 +127,11 @@ pub struct SandboxRequest {
     /// When set, the helper writes the [`ExitOutcome`] here as JSON
     /// (atomically) when the sandbox ends, also after [`Running::detach`].
     pub exit_file: Option<PathBuf>,
+    /// A gate on the process's start: the sandbox is set up at once, but
+    /// its process is only `exec`'d once a byte can be read from this fd
+    /// (the runner writes one when the container's network is ready); end
+    /// of file instead calls the start off. `None`: no wait.
+    pub gate: Option<OwnedFd>,
 }
 
 impl SandboxRequest {
@@ -142,6 +147,7 @@ impl SandboxRequest {
             stderr: Stdio::Null,
             etc: None,
             exit_file: None,
+            gate: None,
         }
     }
 }

@@ -31,6 +31,9 @@ pub(crate) enum ToHelper {
     Exec(Box<ExecConfig>),
     Signal(i32),
     Detach,
+    /// Right after a [`RunConfig`] with `gated`: the gate's fd follows in
+    /// the packet's `SCM_RIGHTS` (see `SandboxRequest::gate`).
+    Gate,
 }
 
 /// helper → kiln.
@@ -54,6 +57,8 @@ pub(crate) struct RunConfig {
     pub user: Option<String>,
     pub etc: EtcContents,
     pub exit_file: Option<PathBuf>,
+    /// A [`ToHelper::Gate`] follows the order.
+    pub gated: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
