@@ -3,6 +3,8 @@
 # installs only what is missing. Needs root (apt-get).
 set -eu
 pkgs="busybox-static skopeo umoci runc docker-registry apache2-utils curl time bc iproute2 util-linux passt slirp4netns python3"
+# kiln build --ssh tests: ssh-agent, ssh-add, ssh-keygen
+pkgs="$pkgs openssh-client"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -24,6 +24,7 @@ pub mod buildmount;
 mod cgroups;
 mod confined;
 pub mod context;
+mod du;
 pub mod fileop;
 pub mod layer;
 mod mountns;
@@ -40,8 +41,10 @@ pub use buildmount::{
     BindMount, CacheMount, MountContext, MountError, MountSpec, PreparedMounts, SecretMount,
     SecretSource, Sharing, SshMount, TmpfsMount,
 };
+pub use buildmount::{CachePrune, prune_cache_mounts};
 pub use confined::resolve_in_root;
 pub use context::{ContextChecksum, FileHashCache, checksum};
+pub use du::dir_size;
 pub use fileop::{
     Chmod, ChownSpec, CopyOptions, CopyRequest, CopyStats, Downloaded, FileOpError, InlineFile,
     Instruction, Owner, PathMatcher, PatternCompiler, Source, SourceTree, SymbolicMode, TreeKind,
@@ -57,5 +60,7 @@ pub use sandbox::{
     Sandbox, SandboxError, SandboxHandle, SandboxRequest, Stdio,
 };
 pub use sandbox::{LinuxSandbox, helper_main, loopback_up};
-pub use snapshot::{ActiveSnapshot, SNAPSHOTTER_ENV, SnapshotError, SnapshotMode, Snapshotter};
+pub use snapshot::{
+    ActiveSnapshot, SNAPSHOTTER_ENV, SnapshotError, SnapshotMode, Snapshotter, copy_merged_dir,
+};
 pub use user::{ExecUser, UserError, resolve_user, resolve_user_in_rootfs};

@@ -103,6 +103,13 @@ pub enum MountError {
     NoSuchVolume { name: String },
     #[error("volume {name} is in use by container {container}")]
     VolumeInUse { name: String, container: String },
+    #[error("cannot copy the image's {target} into the volume {name}")]
+    Seed {
+        name: String,
+        target: String,
+        #[source]
+        source: Box<kiln_executor::SnapshotError>,
+    },
 }
 
 /// Persistence of container state under `<root>/containers`.

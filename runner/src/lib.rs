@@ -33,6 +33,7 @@ mod reconcile;
 pub mod runtime;
 mod session;
 pub mod signal;
+mod usage;
 pub mod view;
 pub mod volumes;
 
@@ -57,4 +58,5 @@ pub use ports::{PortSpec, Protocol, PublishedPort, parse_port_spec};
 pub use runtime::{CreateOptions, PruneReport, Runtime, SupervisorCommand};
 pub use session::READY_FD_ENV;
 pub use signal::{parse_signal, signal_name};
+pub use usage::{DiskUsage, Usage};
 pub use volumes::VolumeStore;

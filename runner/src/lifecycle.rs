@@ -1,8 +1,9 @@
 //! Stopping, killing, removing and pruning containers (and removing
 //! volumes no container uses).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+use kiln_executor::dir_size;
 
 use crate::container::{Container, Status};
 use crate::error::{MountError, RunnerError};
@@ -173,33 +174,4 @@ impl Runtime {
 /// The store hold of a container.
 pub(crate) fn holder(id: &str) -> String {
     format!("container:{id}")
-}
-
-/// Bytes of regular files under `dir` (not following symlinks, not
-/// crossing into mounts).
-pub(crate) fn dir_size(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
-        return 0;
-    };
-    let dev = meta.dev();
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.dev() != dev {
-                continue;
-            }
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if m.is_file() {
-                total += m.blocks() * 512;
-            }
-        }
-    }
-    total
 }

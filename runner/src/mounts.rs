@@ -2,7 +2,8 @@
 //! host path (created as a directory when missing), `-v name:/ctr` a named
 //! volume kept in the kiln root, `-v /ctr` a fresh anonymous volume;
 //! `--tmpfs /ctr[:size=64m,mode=1777]` a tmpfs with docker's
-//! `nosuid,nodev,noexec` defaults.
+//! `nosuid,nodev,noexec` defaults. An image's `VOLUME` paths that no flag
+//! mounts become anonymous volumes ([`image_volumes`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -34,6 +35,9 @@ pub struct VolumeSpec {
     /// Removed with the container (`--rm`, `rm -v`): anonymous volumes.
     #[serde(default)]
     pub anonymous: bool,
+    /// `:nocopy`: an empty volume is not seeded with the image's content.
+    #[serde(default)]
+    pub no_copy: bool,
 }
 
 /// One `--tmpfs` flag.
@@ -44,7 +48,7 @@ pub struct TmpfsSpec {
     pub options: Vec<String>,
 }
 
-fn clean_container_path(text: &str, spec: &str) -> Result<String, MountError> {
+pub(crate) fn clean_container_path(text: &str, spec: &str) -> Result<String, MountError> {
     if !text.starts_with('/') {
         return Err(MountError::Invalid {
             spec: spec.to_string(),
@@ -101,6 +105,7 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         }
     };
     let mut read_only = false;
+    let mut no_copy = false;
     for opt in mode
         .unwrap_or_default()
         .split(',')
@@ -109,9 +114,10 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         match opt {
             "ro" => read_only = true,
             "rw" => read_only = false,
-            // SELinux labels, propagation and copy modes: accepted, no effect.
-            "z" | "Z" | "nocopy" | "private" | "rprivate" | "shared" | "rshared" | "slave"
-            | "rslave" | "consistent" | "cached" | "delegated" => {}
+            "nocopy" => no_copy = true,
+            // SELinux labels, propagation and consistency: accepted, no effect.
+            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+            | "consistent" | "cached" | "delegated" => {}
             other => {
                 return Err(MountError::Invalid {
                     spec: spec.to_string(),
@@ -140,7 +146,39 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, MountError> {
         target,
         read_only,
         anonymous,
+        no_copy,
     })
+}
+
+/// The anonymous volumes an image's `VOLUME` declarations add: one per
+/// path that none of the user's volumes and tmpfs mounts already covers,
+/// sorted by path (so parents are mounted before children).
+pub fn image_volumes(
+    declared: &[String],
+    volumes: &[VolumeSpec],
+    tmpfs: &[TmpfsSpec],
+) -> Vec<VolumeSpec> {
+    let mut out: Vec<VolumeSpec> = Vec::new();
+    for path in declared {
+        // docker ignores what it cannot use as a mount point
+        let Ok(target) = clean_container_path(path, path) else {
+            continue;
+        };
+        let taken = volumes.iter().any(|v| v.target == target)
+            || tmpfs.iter().any(|t| t.target == target)
+            || out.iter().any(|v| v.target == target);
+        if !taken {
+            out.push(VolumeSpec {
+                source: VolumeSource::Anonymous,
+                target,
+                read_only: false,
+                anonymous: true,
+                no_copy: false,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    out
 }
 
 /// Parses one `--tmpfs` value.
@@ -220,6 +258,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn image_volumes_fill_in_what_flags_leave() {
+        let user = [parse_volume("named:/data").unwrap()];
+        let tmpfs = [parse_tmpfs("/run").unwrap()];
+        let declared: Vec<String> = ["/var/log/", "/data", "/run", "relative", "/cache", "/cache"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let added = image_volumes(&declared, &user, &tmpfs);
+        let targets: Vec<&str> = added.iter().map(|v| v.target.as_str()).collect();
+        assert_eq!(targets, ["/cache", "/var/log"]);
+        assert!(
+            added
+                .iter()
+                .all(|v| v.anonymous && v.source == VolumeSource::Anonymous && !v.read_only)
+        );
+    }
+
+    #[test]
     fn binds() {
         let v = parse_volume("/srv/data:/data").unwrap();
         assert_eq!(v.source, VolumeSource::Bind("/srv/data".into()));
@@ -241,6 +297,8 @@ mod tests {
         assert_eq!(v.source, VolumeSource::Anonymous);
         assert!(v.anonymous);
         assert!(parse_volume("/data:ro").unwrap().read_only);
+        assert!(parse_volume("cache:/c:ro,nocopy").unwrap().no_copy);
+        assert!(!parse_volume("cache:/c:ro").unwrap().no_copy);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::error::{MountError, PortError, RunnerError};
 use crate::image::ImageSource;
 use crate::lifecycle::holder;
 use crate::limits::{Limits, parse_cpus, parse_memory_limit, parse_pids_limit};
-use crate::mounts::{VolumeSource, parse_tmpfs, parse_volume};
+use crate::mounts::{VolumeSource, image_volumes, parse_tmpfs, parse_volume};
 use crate::names::{new_id, short_id, validate_name};
 use crate::ports::parse_port_spec;
 use crate::signal::parse_signal;
@@ -217,6 +217,12 @@ impl Runtime {
                 None => libc::SIGTERM,
             },
         };
+        let declared = image_volumes(
+            cfg.volumes().as_deref().unwrap_or_default(),
+            &volumes,
+            &tmpfs,
+        );
+        volumes.extend(declared);
         let id = new_id()?;
         for v in &mut volumes {
             if v.source == VolumeSource::Anonymous {

@@ -204,6 +204,7 @@ impl Runtime {
         let dir = &c.dir;
         // Top layer first, as overlayfs stacks them.
         let mut lowers: Vec<PathBuf> = self.layer_dirs(c)?.into_iter().rev().collect();
+        let layers = lowers.clone();
         if lowers.is_empty() {
             lowers.push(dir.join("empty"));
         }
@@ -229,7 +230,10 @@ impl Runtime {
                     }
                     path.clone()
                 }
-                VolumeSource::Named(name) => self.volumes.ensure(name)?,
+                VolumeSource::Named(name) => {
+                    let seed_from = if v.no_copy { &[][..] } else { &layers[..] };
+                    self.volumes.prepare(name, seed_from, &v.target)?
+                }
                 VolumeSource::Anonymous => self.volumes.ensure(&crate::names::new_id()?)?,
             };
             binds.push(BindMount {

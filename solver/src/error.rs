@@ -113,6 +113,16 @@ pub enum LowerErrorKind {
     ForeignPlatform { wanted: String, host: String },
     #[error("{instruction} is not supported")]
     Unsupported { instruction: String },
+    /// `COPY --link --chown=NAME`: with --link the files are copied onto an
+    /// empty filesystem, which has no /etc/passwd to resolve names in
+    /// (BuildKit rejects it too; only ids and `root` work).
+    #[error(
+        "{keyword} --link --chown={chown}: user and group names cannot be resolved with --link (the files are copied onto an empty filesystem); use numeric ids such as --chown=1000:1000, or drop --link"
+    )]
+    LinkChownByName {
+        keyword: &'static str,
+        chown: String,
+    },
     #[error("cannot resolve image {name}")]
     Resolve {
         name: String,

@@ -37,6 +37,8 @@ pub enum Call {
     },
     File(String),
     Fetch(String),
+    /// Layers of imported cache records made local (their diffIDs).
+    FetchCached(Vec<Digest>),
     Checksum(Vec<String>),
 }
 
@@ -217,6 +219,22 @@ impl Worker for FakeWorker {
             .unwrap()
             .retain(|d| !image.layers.iter().any(|l| &l.diff_id == d));
         Ok(FetchOutcome::Fetched)
+    }
+
+    async fn fetch_cached_layers(
+        &self,
+        layers: &[Layer],
+        _ctx: &OpContext,
+    ) -> Result<(), WorkerError> {
+        let mut pruned = self.pruned.lock().unwrap();
+        let missing: Vec<Digest> = layers
+            .iter()
+            .filter(|l| pruned.contains(&l.diff_id))
+            .map(|l| l.diff_id.clone())
+            .collect();
+        pruned.retain(|d| !missing.contains(d));
+        self.calls.lock().unwrap().push(Call::FetchCached(missing));
+        Ok(())
     }
 
     async fn has_layers(&self, layers: &[Layer]) -> bool {

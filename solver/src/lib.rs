@@ -16,6 +16,7 @@ mod op;
 mod progress;
 mod scheduler;
 mod solve;
+mod transfer;
 mod worker;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use progress::{
 };
 pub use scheduler::SchedulerOptions;
 pub use solve::{BuildOutput, build};
+pub use transfer::{CacheExport, ExportedState, ImportedCache};
 pub use worker::{
     CacheSharing, ChecksumRequest, CopyAction, ExecSpec, ExitStatus, FetchOutcome, FileAction,
     FileSource, ImageRecord, Layer, Mount, MountKind, NetworkMode, ResolvedImage, Security,

@@ -220,6 +220,68 @@ impl Op {
     }
 }
 
+/// The identity of a result: its layers (diffIDs), bottom first.
+pub fn result_identity(chain: &[Layer]) -> CacheKey {
+    let ids: Vec<&Digest> = chain.iter().map(|l| &l.diff_id).collect();
+    cachekey::compute("result", &ids, &[], &[])
+}
+
+impl Op {
+    /// What a file operation copies from other stages (`COPY --from=STAGE`):
+    /// per copy action, the input it reads and what it selects there. Once
+    /// those stages are built, checksums of exactly these files give the
+    /// operation a second, content-based key (as BuildKit's), so a stage
+    /// change that leaves the copied files identical still hits.
+    pub fn stage_content_requests(&self) -> Vec<(usize, ContentRequest)> {
+        let Op::File { root, actions } = self else {
+            return Vec::new();
+        };
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                FileAction::Copy(c) => match c.from {
+                    SourceRef::Input(i) if Some(i) != *root => Some((
+                        i,
+                        ContentRequest {
+                            from: c.from.clone(),
+                            sources: c.sources.clone(),
+                            excludes: c.excludes.clone(),
+                            parents: c.parents,
+                            apply_dockerignore: false,
+                        },
+                    )),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The result-based key (BuildKit's content-based cache key): the
+    /// definition key's document over what the inputs *are* instead of how
+    /// they were made — `inputs` holds each input result's identity
+    /// ([`result_identity`]), the inputs copied from are replaced by a fixed
+    /// marker, and the checksums of what is copied from them are appended
+    /// to `content`.
+    pub fn result_cache_key(
+        &self,
+        inputs: &[CacheKey],
+        content: &[Digest],
+        stage_content: &[(usize, Digest)],
+    ) -> CacheKey {
+        let marker = cachekey::compute("content-keyed-input", &(), &[], &[]);
+        let mut inputs = inputs.to_vec();
+        for (i, _) in stage_content {
+            if let Some(k) = inputs.get_mut(*i) {
+                *k = marker;
+            }
+        }
+        let mut content = content.to_vec();
+        content.extend(stage_content.iter().map(|(_, d)| d.clone()));
+        self.cache_key(&inputs, &content)
+    }
+}
+
 /// A content checksum the scheduler asks the worker for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentRequest {

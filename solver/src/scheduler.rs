@@ -18,6 +18,7 @@
 //! to wind down before returning, so nothing outlives a build.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, try_join_all};
@@ -31,8 +32,9 @@ use crate::cachekey::CacheKey;
 use crate::error::{ExitDisplay, SolveError, StepError, StepErrorKind};
 use crate::graph::BuildGraph;
 use crate::index::{CacheIndex, StateRecord};
-use crate::op::{ContentRequest, Op, SourceRef};
+use crate::op::{ContentRequest, Op, SourceRef, result_identity};
 use crate::progress::{OpContext, Progress};
+use crate::transfer::ImportedCache;
 use crate::worker::{
     ChecksumRequest, ExecSpec, FetchOutcome, FileAction, Layer, Mount, Worker, WorkerError,
 };
@@ -46,6 +48,8 @@ pub struct SchedulerOptions {
     pub no_cache: bool,
     /// RFC 3339 time recorded for new results.
     pub now: String,
+    /// Records imported with `--cache-from`, consulted after the index.
+    pub imported: Arc<ImportedCache>,
 }
 
 type Shared<T> = Result<T, StepError>;
@@ -60,6 +64,12 @@ pub(crate) struct Scheduler<W: Worker> {
     opts: SchedulerOptions,
     keys: Vec<OnceCell<Shared<CacheKey>>>,
     lookups: Vec<OnceCell<Option<Arc<StateRecord>>>>,
+    /// Whether a vertex's lookup hit an imported record (whose layers may
+    /// still have to be fetched).
+    imported_hits: Vec<AtomicBool>,
+    /// Per vertex, its content checksums (phase 1), for its result-based
+    /// key.
+    contents: Vec<std::sync::OnceLock<Vec<Digest>>>,
     results: Vec<OnceCell<Shared<Arc<StateRecord>>>>,
     tracker: TaskTracker,
 }
@@ -84,6 +94,8 @@ impl<W: Worker> Scheduler<W> {
             opts,
             keys: (0..n).map(|_| OnceCell::new()).collect(),
             lookups: (0..n).map(|_| OnceCell::new()).collect(),
+            imported_hits: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            contents: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             results: (0..n).map(|_| OnceCell::new()).collect(),
             tracker: TaskTracker::new(),
         })
@@ -168,7 +180,9 @@ impl<W: Worker> Scheduler<W> {
         let requests = v.op.content_requests();
         let content: Vec<Digest> =
             try_join_all(requests.iter().map(|r| self.checksum(n, r))).await?;
-        Ok(v.op.cache_key(&inputs, &content))
+        let key = v.op.cache_key(&inputs, &content);
+        let _ = self.contents[n.index()].set(content);
+        Ok(key)
     }
 
     async fn checksum(&self, n: NodeIndex, req: &ContentRequest) -> Shared<Digest> {
@@ -215,9 +229,9 @@ impl<W: Worker> Scheduler<W> {
                                 Some(r) if self.worker.has_layers(&r.chain).await => Some(r),
                                 Some(_) => {
                                     tracing::debug!(step = %v.name, "cache record refers to pruned layers");
-                                    None
+                                    self.imported_state(n, &key)
                                 }
-                                None => None,
+                                None => self.imported_state(n, &key),
                             }
                         }
                     }
@@ -230,6 +244,67 @@ impl<W: Worker> Scheduler<W> {
             .await
             .clone();
         Ok(found)
+    }
+
+    /// The record imported for `key` (`--cache-from`), remembered as such.
+    fn imported_state(&self, n: NodeIndex, key: &CacheKey) -> Option<StateRecord> {
+        let rec = self.opts.imported.state(key)?.clone();
+        self.imported_hits[n.index()].store(true, Ordering::Release);
+        Some(rec)
+    }
+
+    /// Makes the layers of an imported hit local and records it in the
+    /// local index. `false` when they cannot be fetched: the step then runs
+    /// (the cache is an optimisation, never a reason to fail).
+    async fn adopt_imported(&self, n: NodeIndex, rec: &StateRecord) -> bool {
+        let v = self.graph.vertex(n);
+        let ctx = self.ctx(n);
+        if let Err(e) = self.worker.fetch_cached_layers(&rec.chain, &ctx).await {
+            tracing::warn!(step = %v.name, error = %e, "cannot fetch the layers of an imported cache record; running the step");
+            self.progress.status(
+                v.id,
+                &format!("WARNING: cannot fetch cached layers ({e}); running the step"),
+            );
+            return false;
+        }
+        if let Some(key) = self.key_now(n)
+            && let Err(e) = self.index.put(&key, rec)
+        {
+            tracing::warn!(step = %v.name, error = %e, "cannot record an imported cache record");
+        }
+        true
+    }
+
+    /// The key of `n`, already computed (phase 1).
+    fn key_now(&self, n: NodeIndex) -> Option<CacheKey> {
+        match self.keys[n.index()].get() {
+            Some(Ok(k)) => Some(*k),
+            _ => None,
+        }
+    }
+
+    /// Every step record this run used or made, with its key, in graph
+    /// order (for `--cache-to`), including imported hits nothing needed
+    /// (their layers may not be local: the exporter decides).
+    pub(crate) fn records(&self) -> Vec<(CacheKey, Arc<StateRecord>)> {
+        let mut out = Vec::new();
+        for n in self.graph.node_indices() {
+            if !matches!(self.graph.vertex(n).op, Op::Exec { .. } | Op::File { .. }) {
+                continue;
+            }
+            let Some(key) = self.key_now(n) else { continue };
+            let rec = match self.results[n.index()].get() {
+                Some(Ok(r)) => Some(r.clone()),
+                _ => match self.lookups[n.index()].get() {
+                    Some(Some(r)) => Some(r.clone()),
+                    _ => None,
+                },
+            };
+            if let Some(rec) = rec {
+                out.push((key, rec));
+            }
+        }
+        out
     }
 
     /// The result of `n`: from the cache, or by running it.
@@ -248,7 +323,10 @@ impl<W: Worker> Scheduler<W> {
     }
 
     async fn compute_result(self: &Arc<Self>, n: NodeIndex) -> Shared<Arc<StateRecord>> {
-        if let Some(rec) = self.lookup(n).await? {
+        if let Some(rec) = self.lookup(n).await?
+            && (!self.imported_hits[n.index()].load(Ordering::Acquire)
+                || self.adopt_imported(n, &rec).await)
+        {
             return Ok(rec);
         }
         let v = self.graph.vertex(n);
@@ -263,15 +341,76 @@ impl<W: Worker> Scheduler<W> {
             }));
         }
         let key = self.key(n).await?;
+        // Inputs that were rebuilt may still be what they were last time
+        // (and the files a COPY --from takes from a changed stage the
+        // same): look the step up by what its inputs are.
+        let content_key = self.result_key(n, &inputs).await;
+        if let Some(k2) = content_key
+            && let Some(rec) = self.index.get::<StateRecord>(&k2)
+            && self.worker.has_layers(&rec.chain).await
+        {
+            tracing::debug!(step = %v.name, key = %k2, "cached by what its inputs are");
+            self.progress.cached(v.id, &v.name);
+            if let Err(e) = self.index.put(&key, &rec) {
+                tracing::warn!(step = %v.name, error = %e, "cannot record a cache hit");
+            }
+            return Ok(Arc::new(rec));
+        }
         let this = self.clone();
         let handle = self
             .tracker
             .spawn(async move { this.execute(n, key, inputs).await });
-        match handle.await {
+        let result = match handle.await {
             Ok(r) => r,
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(_) => Err(self.step_error(n, StepErrorKind::Cancelled)),
+        };
+        if let (Ok(rec), Some(k2)) = (&result, content_key)
+            && let Err(e) = self.index.put(&k2, &**rec)
+        {
+            tracing::warn!(step = %v.name, error = %e, "cannot record a result-based cache key");
         }
+        result
+    }
+
+    /// The result-based key of a RUN or file operation whose inputs are
+    /// built ([`Op::result_cache_key`]): inputs by their results' identity,
+    /// what a COPY --from takes from a stage by its checksum. `None` for
+    /// other vertices, with `--no-cache`, or when a checksum cannot be
+    /// computed (the copy then reports the real error).
+    async fn result_key(&self, n: NodeIndex, inputs: &[Arc<StateRecord>]) -> Option<CacheKey> {
+        let v = self.graph.vertex(n);
+        if self.opts.no_cache || !matches!(v.op, Op::Exec { .. } | Op::File { .. }) {
+            return None;
+        }
+        // An image's identity is its content already: no checksum needed.
+        let stages: Vec<_> =
+            v.op.stage_content_requests()
+                .into_iter()
+                .filter(|(i, _)| !matches!(self.graph.vertex(v.inputs[*i]).op, Op::Image(_)))
+                .collect();
+        let content = self.contents[n.index()].get()?.clone();
+        let identities: Vec<CacheKey> = inputs.iter().map(|r| result_identity(&r.chain)).collect();
+        let chains: Vec<Vec<Layer>> = inputs.iter().map(|r| r.chain.clone()).collect();
+        let ctx = self.ctx(n);
+        let mut sums = Vec::with_capacity(stages.len());
+        for (i, r) in stages {
+            let req = ChecksumRequest {
+                from: r.from.resolve(&chains),
+                sources: r.sources,
+                excludes: r.excludes,
+                parents: r.parents,
+                apply_dockerignore: false,
+            };
+            match self.worker.checksum(&req, &ctx).await {
+                Ok(d) => sums.push((i, d)),
+                Err(e) => {
+                    tracing::debug!(step = %v.name, error = %e, "no content-based key");
+                    return None;
+                }
+            }
+        }
+        Some(v.op.result_cache_key(&identities, &content, &sums))
     }
 
     /// Runs vertex `n` (in its own task), reporting progress.

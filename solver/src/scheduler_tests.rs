@@ -58,6 +58,7 @@ fn opts(jobs: usize) -> SchedulerOptions {
         jobs,
         no_cache: false,
         now: "2024-01-01T00:00:00Z".into(),
+        imported: Default::default(),
     }
 }
 

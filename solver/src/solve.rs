@@ -24,6 +24,7 @@ use crate::lower::state::{PendingHistory, StageState};
 use crate::lower::{BuildOptions, lower};
 use crate::progress::Progress;
 use crate::scheduler::{Scheduler, SchedulerOptions};
+use crate::transfer::{CacheExport, ExportedState};
 use crate::worker::{ImageRecord, Layer, Worker};
 
 /// The result of a build.
@@ -36,6 +37,8 @@ pub struct BuildOutput {
     pub layers: Vec<Layer>,
     /// The image in the store.
     pub image: ImageRecord,
+    /// The cache records the build used or made (for `--cache-to`).
+    pub cache: CacheExport,
 }
 
 /// RFC 3339 with nanoseconds, as docker writes `created`.
@@ -88,6 +91,7 @@ pub async fn build<W: Worker>(
             jobs,
             no_cache: opts.no_cache,
             now: now.clone(),
+            imported: opts.cache_from.clone(),
         },
     );
     let records = scheduler.run(&demands).await?;
@@ -100,23 +104,43 @@ pub async fn build<W: Worker>(
 
     // The creation time: remembered for an identical image, else now.
     let draft = assemble(&target, &results, &chain, "");
+    let mut image_time = None;
     let created = match epoch {
         Some(t) => rfc3339(t),
         None => {
             let key = image_time_key(&draft.to_json());
-            match index.get::<ImageTimeRecord>(&key) {
-                Some(r) if !opts.no_cache => r.created,
-                _ => {
-                    index.put(
-                        &key,
-                        &ImageTimeRecord {
-                            created: now.clone(),
-                        },
-                    )?;
-                    now
-                }
+            let known = if opts.no_cache {
+                None
+            } else {
+                index
+                    .get::<ImageTimeRecord>(&key)
+                    .or_else(|| opts.cache_from.image(&key).cloned())
+            };
+            let record = match known {
+                Some(r) => r,
+                None => ImageTimeRecord {
+                    created: now.clone(),
+                },
+            };
+            if index.get::<ImageTimeRecord>(&key).as_ref() != Some(&record) {
+                index.put(&key, &record)?;
             }
+            let created = record.created.clone();
+            image_time = Some((key, record));
+            created
         }
+    };
+    let cache = CacheExport {
+        states: scheduler
+            .records()
+            .into_iter()
+            .map(|(key, rec)| ExportedState {
+                key,
+                in_image: chain.starts_with(&rec.chain),
+                record: (*rec).clone(),
+            })
+            .collect(),
+        image: image_time,
     };
     let config = assemble(&target, &results, &chain, &created);
     let config_json = config.to_json();
@@ -137,6 +161,7 @@ pub async fn build<W: Worker>(
         config,
         layers: chain,
         image,
+        cache,
     })
 }
 

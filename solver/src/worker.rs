@@ -169,6 +169,15 @@ pub enum MountKind<S = FileSource> {
         uid: Option<u32>,
         gid: Option<u32>,
     },
+    /// `type=ssh`: a socket relayed to the SSH agent given with `--ssh id=…`
+    /// (the socket's host path is never in a layer or a cache key).
+    Ssh {
+        id: String,
+        required: bool,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
 }
 
 impl<S> MountKind<S> {
@@ -212,6 +221,19 @@ impl<S> MountKind<S> {
                 uid,
                 gid,
             } => MountKind::Secret {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            },
+            MountKind::Ssh {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => MountKind::Ssh {
                 id,
                 required,
                 mode,
@@ -387,6 +409,15 @@ pub trait Worker: Send + Sync + 'static {
     /// Whether every one of these layer blobs is still in the store (a cache
     /// record whose blobs were pruned is a miss).
     fn has_layers(&self, layers: &[Layer]) -> impl Future<Output = bool> + Send;
+
+    /// Makes local the layer blobs of a cache record imported from
+    /// elsewhere ([`crate::ImportedCache`], `--cache-from`): those not in the
+    /// store are fetched from where the record came from.
+    fn fetch_cached_layers(
+        &self,
+        layers: &[Layer],
+        ctx: &OpContext,
+    ) -> impl Future<Output = Result<(), WorkerError>> + Send;
 
     /// The content checksum of the selected files (see [`ChecksumRequest`]).
     fn checksum(

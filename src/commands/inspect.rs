@@ -1,35 +1,81 @@
-//! `kiln inspect IMAGE...`: a JSON array shaped like `docker image
-//! inspect`'s (Id, RepoTags, RepoDigests, Created, Config, Architecture,
-//! Os, Size, RootFS, …).
+//! `kiln inspect NAME...`: a JSON array with, for each name, what `docker
+//! inspect` shows: the image of that name (shaped like `docker image
+//! inspect`'s: Id, RepoTags, RepoDigests, Created, Config, Architecture,
+//! Os, Size, RootFS, …) or, when no image has it, the container (shaped
+//! like `docker container inspect`'s). `--type` restricts the lookup to one
+//! kind.
 
 use std::process::ExitCode;
 
-use clap::Args;
-use kiln_registry::{Image, Store};
+use clap::{Args, ValueEnum};
+use kiln_registry::{Image, Store, StoreError};
+use kiln_runner::{RunnerError, Runtime};
 use serde_json::{Value, json};
 
-use super::{CmdResult, store};
+use super::{CmdResult, runtime, store};
 use crate::cli::GlobalArgs;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Images: names, ids or id prefixes.
+    /// Images or containers: names, ids or id prefixes (an image first,
+    /// as docker looks them up).
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// Only look for this kind of object.
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<Kind>,
+}
+
+/// What `--type` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    Image,
+    Container,
+}
+
+/// Neither an image nor a container has the name (docker's words).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("no such object: {name}")]
+struct NoSuchObject {
+    name: String,
 }
 
 pub fn run(global: &GlobalArgs, args: InspectArgs) -> CmdResult {
     let store = store::open(global)?;
+    // Opened only when a name is not an image.
+    let mut containers: Option<Runtime> = None;
     let mut out = Vec::new();
     let mut failed = false;
     for name in &args.names {
-        match store
-            .find_image(name)
-            .and_then(|image| image_json(&store, &image))
-        {
+        let image = match args.kind {
+            Some(Kind::Container) => Err(StoreError::ImageNotFound { name: name.clone() }),
+            _ => store.find_image(name),
+        };
+        let found = match image {
+            Ok(image) => image_json(&store, &image)
+                .map(Inspected::Image)
+                .map_err(store::diag),
+            Err(StoreError::ImageNotFound { .. }) if args.kind != Some(Kind::Image) => {
+                let rt = match &mut containers {
+                    Some(rt) => rt,
+                    None => containers.insert(runtime::open(global)?),
+                };
+                match rt.containers().lookup(name) {
+                    Ok(c) => Ok(Inspected::Container(in_docker_order(
+                        kiln_runner::view::inspect_json(&c),
+                    ))),
+                    Err(RunnerError::NoSuchContainer { .. }) => {
+                        Err(NoSuchObject { name: name.clone() }.into())
+                    }
+                    Err(e) => Err(runtime::diag(e)),
+                }
+            }
+            Err(e) => Err(store::diag(e)),
+        };
+        match found {
             Ok(v) => out.push(v),
             Err(e) => {
-                crate::report::print_error(&store::diag(e));
+                crate::report::print_error(&e);
                 failed = true;
             }
         }
@@ -41,6 +87,69 @@ pub fn run(global: &GlobalArgs, args: InspectArgs) -> CmdResult {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One element of the output.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Inspected {
+    Image(Ordered),
+    Container(Ordered),
+}
+
+/// `docker container inspect`'s key order, at the top and in `State`.
+const CONTAINER_KEYS: &[&str] = &[
+    "Id",
+    "Created",
+    "Path",
+    "Args",
+    "State",
+    "Image",
+    "LogPath",
+    "Name",
+    "RestartCount",
+    "HostConfig",
+    "Mounts",
+    "Config",
+    "NetworkSettings",
+];
+const STATE_KEYS: &[&str] = &[
+    "Status",
+    "Running",
+    "Paused",
+    "Restarting",
+    "OOMKilled",
+    "Dead",
+    "Pid",
+    "ExitCode",
+    "Error",
+    "StartedAt",
+    "FinishedAt",
+];
+
+/// A container's inspect document with its keys in docker's order (keys
+/// docker does not have come last).
+fn in_docker_order(v: Value) -> Ordered {
+    fn ordered(v: Value, keys: &[&str]) -> Ordered {
+        let Value::Object(mut map) = v else {
+            return Ordered::default();
+        };
+        let mut out = Ordered::default();
+        for k in keys {
+            if let Some(v) = map.remove(*k) {
+                if *k == "State" {
+                    out.push_object(k, ordered(v, STATE_KEYS));
+                } else {
+                    out.push(k, v);
+                }
+            }
+        }
+        for (k, v) in map {
+            out.push(&k, v);
+        }
+        out
+    }
+    ordered(v, CONTAINER_KEYS)
 }
 
 /// The docker-shaped inspect object of one image.

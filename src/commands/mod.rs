@@ -12,6 +12,7 @@ mod prune;
 mod rmi;
 mod save;
 mod store;
+mod system;
 mod tag;
 
 mod container;
@@ -52,10 +53,18 @@ pub enum Command {
     Tag(tag::TagArgs),
     /// Remove images.
     Rmi(rmi::RmiArgs),
-    /// Show an image's details as JSON.
+    /// Show an image's or a container's details as JSON.
     Inspect(inspect::InspectArgs),
     /// Show an image's history.
     History(history::HistoryArgs),
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials.
+    Logout(login::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
     /// Save images to a tar archive (OCI layout + docker archive).
@@ -88,17 +97,12 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Disk usage of the kiln root (`system df`).
+    #[command(subcommand)]
+    System(system::SystemCommand),
     /// Commands for kiln's developers (subject to change).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
-    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
-    Login(login::LoginArgs),
-    /// Forget a registry's credentials.
-    Logout(login::LogoutArgs),
-    /// Download an image from a registry.
-    Pull(pull::PullArgs),
-    /// Upload an image to a registry.
-    Push(push::PushArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -126,6 +130,7 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Exec(args) => exec::run(&global, args),
         Command::Container(cmd) => container::run(&global, cmd),
         Command::Volume(cmd) => volume::run(&global, cmd),
+        Command::System(cmd) => system::run(&global, cmd),
         Command::Login(args) => login::login(&global, args),
         Command::Logout(args) => login::logout(&global, args),
         Command::Pull(args) => pull::pull(&global, args),

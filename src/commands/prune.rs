@@ -3,16 +3,18 @@
 //! freed by the others (containers releasing their image holds, the build
 //! cache dropping its GC roots) are collected in the same run.
 //!
-//! To add a part (containers, build cache), write a `fn(&GlobalArgs,
-//! &PruneArgs) -> miette::Result<PartReport>` and list it in [`PARTS`]
-//! before `images`.
+//! The parts, as `docker system prune`: stopped containers (their
+//! anonymous volumes stay, as docker's), the build cache, then dangling
+//! images (every image no container uses with `--all`). To add a part,
+//! write a `fn(&GlobalArgs, &PruneArgs) -> miette::Result<PartReport>` and
+//! list it in [`PARTS`] before `images`.
 
 use std::process::ExitCode;
 
 use clap::Args;
 use kiln_registry::PruneOptions;
 
-use super::{CmdResult, store};
+use super::{CmdResult, runtime, store};
 use crate::cli::GlobalArgs;
 use crate::human;
 
@@ -44,6 +46,10 @@ pub struct Part {
 /// The parts, in order. Images last (see the module docs).
 pub const PARTS: &[Part] = &[
     Part {
+        name: "stopped containers",
+        run: prune_containers,
+    },
+    Part {
         name: "build cache",
         run: super::build::prune::prune_build_cache,
     },
@@ -54,6 +60,13 @@ pub const PARTS: &[Part] = &[
 ];
 
 pub fn run(global: &GlobalArgs, args: PruneArgs) -> CmdResult {
+    let images = if args.all {
+        "images no container uses"
+    } else {
+        "dangling images"
+    };
+    let names: Vec<&str> = PARTS[..PARTS.len() - 1].iter().map(|p| p.name).collect();
+    eprintln!("Removing {}, and {images}.", names.join(", "));
     let mut total = 0;
     for part in PARTS {
         tracing::debug!(part = part.name, "pruning");
@@ -69,6 +82,15 @@ pub fn run(global: &GlobalArgs, args: PruneArgs) -> CmdResult {
     }
     println!("Total reclaimed space: {}", human::size(total));
     Ok(ExitCode::SUCCESS)
+}
+
+fn prune_containers(global: &GlobalArgs, _args: &PruneArgs) -> miette::Result<PartReport> {
+    let report = runtime::open(global)?.prune().map_err(runtime::diag)?;
+    Ok(PartReport {
+        heading: "Deleted Containers:",
+        lines: report.removed,
+        reclaimed: report.reclaimed_bytes,
+    })
 }
 
 fn prune_images(global: &GlobalArgs, args: &PruneArgs) -> miette::Result<PartReport> {

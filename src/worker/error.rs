@@ -60,6 +60,8 @@ pub enum BuildWorkerError {
     Mount(#[from] kiln_executor::MountError),
     #[error("this build has no context (kiln build -), so it cannot read files from one")]
     NoContext,
+    #[error(transparent)]
+    CacheLayer(Box<crate::worker::cache_layers::CacheLayerError>),
     #[error("a background task failed")]
     Join(#[source] tokio::task::JoinError),
 }

@@ -10,7 +10,7 @@ use kiln_executor::spec::{default_spec, set_host_network};
 use kiln_executor::{
     BindMount, CacheMount, Cancel, CancelReason, ExitOutcome, LinuxSandbox, MountContext,
     MountSpec, OutputStream, PathMatcher, PreparedMounts, Sandbox, SandboxRequest, SecretMount,
-    SecretSource, Sharing, TmpfsMount,
+    SecretSource, Sharing, SshMount, TmpfsMount,
 };
 use kiln_solver::{
     CacheSharing, ExecSpec, ExitStatus, FileSource, LogStream, MountKind, NetworkMode, OpContext,
@@ -163,7 +163,9 @@ fn mounts(
                     seed,
                 }));
             }
-            MountKind::Tmpfs { .. } | MountKind::Secret { .. } => planned.push(Planned::Other),
+            MountKind::Tmpfs { .. } | MountKind::Secret { .. } | MountKind::Ssh { .. } => {
+                planned.push(Planned::Other)
+            }
         }
     }
     // Second pass: the executor's mount specs over those paths.
@@ -218,6 +220,23 @@ fn mounts(
                 uid: uid.unwrap_or(0),
                 gid: gid.unwrap_or(0),
             })),
+            (
+                Planned::Other,
+                MountKind::Ssh {
+                    id,
+                    required,
+                    mode,
+                    uid,
+                    gid,
+                },
+            ) => specs.push(MountSpec::Ssh(SshMount {
+                id: id.clone(),
+                target: Some(m.target.clone()),
+                required: *required,
+                mode: mode.unwrap_or(0o600),
+                uid: uid.unwrap_or(0),
+                gid: gid.unwrap_or(0),
+            })),
             (Planned::Other, _) => {}
         }
     }
@@ -236,7 +255,7 @@ fn mounts(
         kiln_root: &worker.root,
         scratch: scratch.path(),
         secrets: &worker.secrets,
-        ssh_agents: &HashMap::new(),
+        ssh_agents: &worker.ssh_agents,
     };
     let prepared = kiln_executor::buildmount::prepare(&ctx, &spec.cwd, &specs)?;
     let mut out = plain;
@@ -268,6 +287,8 @@ pub struct WorkerParts {
     pub context: Option<PathBuf>,
     pub ignore: Option<kiln_parser::DockerIgnore>,
     pub secrets: HashMap<String, SecretSource>,
+    /// `--ssh` agent sockets by id.
+    pub ssh_agents: HashMap<String, PathBuf>,
 }
 
 impl WorkerParts {

@@ -244,10 +244,7 @@ pub async fn checksum(
             Ok(d.digest.clone())
         }
         FileSource::Inline { data, .. } => Ok(kiln_solver::sha256_digest(data)),
-        FileSource::Layers(_) => Err(BuildWorkerError::Unsupported {
-            what: "content checksums of stage filesystems",
-        }
-        .into()),
+        FileSource::Layers(chain) => stage_checksum(worker, chain, req).await,
         FileSource::Context => {
             let dir = worker
                 .context
@@ -296,6 +293,62 @@ pub async fn checksum(
             Ok(sum.digest)
         }
     }
+}
+
+/// The checksum of what a `COPY --from=STAGE` selects in the stage's
+/// filesystem (its layers stacked read-only in a private mount namespace, or
+/// a plain copy without overlayfs): files keep their own owners.
+async fn stage_checksum(
+    worker: &KilnWorker,
+    chain: &[kiln_solver::Layer],
+    req: &ChecksumRequest,
+) -> Result<Digest, WorkerError> {
+    let store = worker.store.clone();
+    let root = worker.root.clone();
+    let chain2 = chain.to_vec();
+    let lowers = blocking(move || lowers(&store, &root, &chain2)).await?;
+    let mut keep: Vec<tempfile::TempDir> = Vec::new();
+    let mut views: Vec<ActiveSnapshot> = Vec::new();
+    let mount: MountSpec = if lowers.len() > 1 && worker.snapshotter.mode() == SnapshotMode::Copy {
+        let snapshotter = worker.snapshotter.clone();
+        let view = blocking(move || Ok(snapshotter.prepare(&lowers)?)).await?;
+        let dir = view.upper();
+        views.push(view);
+        (vec![dir.clone()], None, dir)
+    } else {
+        let point = mountpoint(&worker.store.tmp_dir())?;
+        let p = point.path().to_path_buf();
+        keep.push(point);
+        (lowers, None, p)
+    };
+    let cache = worker.hash_cache.clone();
+    let sources: Vec<Source> = req.sources.iter().cloned().map(Source::Path).collect();
+    let excludes = req.excludes.clone();
+    let parents = req.parents;
+    let sum = blocking(move || {
+        let _keep = (keep, views);
+        with_mounted(vec![mount], move |roots| {
+            let copy_req = CopyRequest {
+                tree: SourceTree {
+                    root: &roots[0],
+                    kind: TreeKind::Rootfs,
+                    ignore: None,
+                },
+                sources: &sources,
+                dest: "/",
+                workdir: "/",
+                options: CopyOptions {
+                    exclude: &excludes,
+                    parents,
+                    patterns: Some(&Compiler),
+                    ..CopyOptions::copy()
+                },
+            };
+            kiln_executor::checksum(&copy_req, &cache).map_err(fileop_err)
+        })
+    })
+    .await?;
+    Ok(sum.digest)
 }
 
 /// The worker's downloads by URL: a URL is fetched once per build (for its

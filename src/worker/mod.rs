@@ -4,6 +4,7 @@
 //! context hashing, layer writing). Blocking work runs on tokio's blocking
 //! pool; RUN steps in the sandbox's single-threaded helper process.
 
+mod cache_layers;
 mod error;
 mod exec;
 mod fileop;
@@ -11,6 +12,7 @@ mod image;
 mod rootfs;
 pub mod transfer;
 
+pub use cache_layers::RemoteLayers;
 pub use error::BuildWorkerError;
 
 use std::collections::HashMap;
@@ -47,6 +49,8 @@ pub struct KilnWorker {
     sandbox: Arc<LinuxSandbox>,
     context: Context,
     secrets: HashMap<String, SecretSource>,
+    /// `--ssh` agent sockets by id.
+    ssh_agents: HashMap<String, PathBuf>,
     /// Content hashes of context files, kept in the root between builds.
     hash_cache: Arc<FileHashCache>,
     downloads: fileop::Downloads,
@@ -57,6 +61,8 @@ pub struct KilnWorker {
     /// Layers this build's steps wrote: kept from garbage collection as the
     /// build cache's GC roots (see [`KilnWorker::save_caches`]).
     new_layers: std::sync::Mutex<Vec<oci_spec::image::Digest>>,
+    /// Where layers of `--cache-from` records can be fetched.
+    remote_layers: std::sync::OnceLock<RemoteLayers>,
     /// Held for the whole build: garbage collection waits, so no layer a
     /// step wrote disappears before the image refers to it.
     _lease: kiln_registry::Lease,
@@ -75,6 +81,7 @@ impl KilnWorker {
             _lease: store.lease()?,
             tags,
             new_layers: std::sync::Mutex::new(Vec::new()),
+            remote_layers: std::sync::OnceLock::new(),
             hash_cache: Arc::new(FileHashCache::open(root)?),
             downloads: fileop::Downloads::default(),
             snapshotter: Snapshotter::open(root)?,
@@ -83,12 +90,33 @@ impl KilnWorker {
             sandbox: Arc::new(LinuxSandbox::new()),
             context,
             secrets,
+            ssh_agents: HashMap::new(),
             source_date_epoch,
         })
     }
 }
 
 impl KilnWorker {
+    /// Sets the SSH agent sockets `RUN --mount=type=ssh` reaches (`--ssh`).
+    pub fn with_ssh_agents(mut self, agents: HashMap<String, PathBuf>) -> KilnWorker {
+        self.ssh_agents = agents;
+        self
+    }
+
+    /// Sets where the layers of `--cache-from` records come from (once,
+    /// before the build).
+    pub fn set_remote_layers(&self, remote: RemoteLayers) {
+        if self.remote_layers.set(remote).is_err() {
+            tracing::warn!("the --cache-from layer sources were set twice");
+        }
+    }
+
+    /// Where the layers of `--cache-from` records come from, if any were
+    /// imported.
+    pub fn remote_layers(&self) -> Option<&RemoteLayers> {
+        self.remote_layers.get()
+    }
+
     /// Starts unpacking a base image's layers in the background, so the
     /// snapshot is ready (or nearly) when the first step needs it, while the
     /// build computes its cache keys. Errors are left for `prepare` to
@@ -205,6 +233,22 @@ impl Worker for KilnWorker {
         })
     }
 
+    async fn fetch_cached_layers(
+        &self,
+        layers: &[Layer],
+        ctx: &OpContext,
+    ) -> Result<(), WorkerError> {
+        let added = tokio::select! {
+            r = cache_layers::fetch(&self.store, self.remote_layers.get(), layers) => r?,
+            _ = ctx.cancel.cancelled() => return Err(WorkerError::Cancelled),
+        };
+        self.new_layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(added);
+        Ok(())
+    }
+
     async fn has_layers(&self, layers: &[Layer]) -> bool {
         image::has_layers(&self.store, layers)
     }
@@ -243,6 +287,7 @@ impl Worker for KilnWorker {
             context: self.context.dir.clone(),
             ignore: self.context.ignore.as_deref().cloned(),
             secrets: self.secrets.clone(),
+            ssh_agents: self.ssh_agents.clone(),
         };
         exec::run(parts, rootfs, spec, ctx).await
     }

@@ -59,7 +59,12 @@ fn the_echo_example_builds_runs_and_answers() {
             .any(|l| l.starts_with("nobody") && l.contains("httpd")),
         "{ps}"
     );
-    root.ok(["stop", "echo"]);
+    // serve.sh, PID 1, stops httpd on SIGTERM and exits 0: `stop` ends it
+    // without the grace period's SIGKILL (which would leave 137).
+    root.ok(["stop", "-t", "30", "echo"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&root.ok(["container", "inspect", "echo"])).unwrap();
+    assert_eq!(inspect[0]["State"]["ExitCode"], 0, "{inspect}");
     root.ok(["rm", "echo"]);
     assert!(http_get(port, "/").is_none());
 }

@@ -386,3 +386,30 @@ fn same_spec_same_view_as_runc() {
     let runc_view: String = stdout(&runc).lines().map(|l| format!("{l}\n")).collect();
     assert_eq!(kiln_view, runc_view, "kiln (left) and runc (right) differ");
 }
+
+#[test]
+fn stdin_reaches_the_process_and_no_other_descriptor_does() {
+    require_root!();
+    let root = TestRoot::new();
+    let fs = rootfs();
+    // The helper gets its control socket as stdin and the real stdin with
+    // its order: the process must read kiln's stdin and see only 0-2 (ls
+    // opens fd 3 itself to list the directory).
+    let mut child = root
+        .kiln(["debug", "sandbox", "--rootfs"])
+        .arg(fs.path())
+        .args(["--", "/bin/sh", "-c", "cat; ls /proc/self/fd"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"typed\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    assert_eq!(stdout(&out), "typed\n0\n1\n2\n3\n", "{}", stderr(&out));
+}

@@ -3,7 +3,8 @@
 //! (`0/`, `1/`, …) each with a lock file (`0.lock`, …). A new instance is
 //! built in a temporary directory (owner, mode, seed from `from`) and
 //! renamed into place, so a crash never leaves a half-made cache; locks are
-//! `flock`s, released by the kernel when a process dies.
+//! `flock`s, released by the kernel when a process dies. `kiln prune`
+//! empties every instance no build holds ([`prune_cache_mounts`]).
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
@@ -84,6 +85,52 @@ pub(crate) fn acquire(
     Ok((instance, CacheGuard { _lock: lock }))
 }
 
+/// What [`prune_cache_mounts`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CachePrune {
+    pub instances: usize,
+    pub bytes: u64,
+}
+
+/// Removes every cache-mount instance no build is using (its lock is
+/// free): the instance directory goes while its lock is held, the lock file
+/// stays, so a build that was waiting for the lock makes the instance
+/// again, empty.
+pub fn prune_cache_mounts(kiln_root: &Path) -> Result<CachePrune, MountError> {
+    let base = kiln_root.join("mounts/cache");
+    let mut report = CachePrune::default();
+    let caches = match std::fs::read_dir(&base) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(MountError::io("read", &base)(e)),
+    };
+    for cache in caches.flatten() {
+        let dir = cache.path();
+        let entries = std::fs::read_dir(&dir).map_err(MountError::io("read", &dir))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(n) = name.strip_suffix(".lock") else {
+                continue;
+            };
+            let instance = dir.join(n);
+            if !instance.is_dir() {
+                continue;
+            }
+            let Some(_held) = lock(&entry.path(), FlockArg::LockExclusiveNonblock)? else {
+                tracing::debug!(instance = %instance.display(), "cache mount in use: kept");
+                continue;
+            };
+            let bytes = crate::du::dir_size(&instance);
+            let aside = dir.join(format!("tmp-prune-{}-{n}", std::process::id()));
+            std::fs::rename(&instance, &aside).map_err(MountError::io("rename", &instance))?;
+            std::fs::remove_dir_all(&aside).map_err(MountError::io("remove", &aside))?;
+            report.instances += 1;
+            report.bytes += bytes;
+        }
+    }
+    Ok(report)
+}
+
 fn create_instance(dir: &Path, instance: &Path, c: &CacheMount) -> Result<(), MountError> {
     let tmp = dir.join(format!(
         "tmp-{}-{}",
@@ -134,5 +181,36 @@ fn create_instance(dir: &Path, instance: &Path, c: &CacheMount) -> Result<(), Mo
             let _ = std::fs::remove_dir_all(&tmp);
             Err(MountError::io("rename", instance)(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    #[test]
+    fn prune_empties_free_instances_and_keeps_held_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = cache_dir(root.path(), "c");
+        for n in ["0", "1"] {
+            std::fs::create_dir_all(dir.join(n)).unwrap();
+            std::fs::write(dir.join(n).join("f"), vec![7u8; 5000]).unwrap();
+            std::fs::write(dir.join(format!("{n}.lock")), b"").unwrap();
+        }
+        let held = lock(&dir.join("1.lock"), FlockArg::LockExclusiveNonblock)
+            .unwrap()
+            .unwrap();
+        let report = prune_cache_mounts(root.path()).unwrap();
+        assert_eq!(report.instances, 1);
+        assert!(report.bytes >= 5000);
+        assert!(!dir.join("0").exists());
+        assert!(dir.join("0.lock").exists(), "the lock stays");
+        assert!(dir.join("1/f").exists(), "a held instance stays");
+        drop(held);
+        assert_eq!(prune_cache_mounts(root.path()).unwrap().instances, 1);
+        assert_eq!(
+            prune_cache_mounts(&root.path().join("none")).unwrap(),
+            CachePrune::default()
+        );
     }
 }

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, MountBuilder};
 
+pub use cache::{CachePrune, prune_cache_mounts};
 pub use secret::SecretSource;
 
 use crate::fileop::{self, FileOpError, PathMatcher};
@@ -61,7 +62,7 @@ pub enum MountError {
     },
     /// A required SSH agent is not available.
     #[error(
-        "ssh agent {id:?} requested by RUN --mount=type=ssh but none is available: start ssh-agent (SSH_AUTH_SOCK) or drop required=true"
+        "ssh agent {id:?} requested by RUN --mount=type=ssh but none was given: pass --ssh {id}[=SOCKET] (an ssh-agent socket; default $SSH_AUTH_SOCK) or drop required=true"
     )]
     SshAgentMissing { id: String },
     /// A mount source path does not exist in its tree.

@@ -4,13 +4,15 @@
 //! host becomes an entry, hard links, whiteouts and opaque markers.
 //!
 //! Entries come out in a fixed order: each directory before its children,
-//! siblings sorted by their byte names (a whiteout under its tar name).
+//! then its whiteouts (the OCI image spec asks for them before sibling
+//! entries), then the other siblings; each group sorted by byte name (a
+//! whiteout under its tar name). See [`sibling_key`].
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -103,6 +105,20 @@ pub(crate) fn whiteout_name(name: &OsStr) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(
         &[WHITEOUT_PREFIX.as_bytes(), name.as_bytes()].concat(),
     ))
+}
+
+/// The sort key of a directory's child in the layer: whiteouts (by their
+/// `.wh.` name) before every other sibling, whatever bytes the names start
+/// with (`+x` sorts before `.wh.y` by bytes alone), so a reader meets the
+/// deletions before anything the layer puts beside them, as the OCI image
+/// spec asks. A directory's opaque marker comes first of all (it is
+/// written with the directory itself, see [`dir_changes`]).
+pub(crate) fn sibling_key(name: &OsStr, is_whiteout: bool) -> (bool, Vec<u8>) {
+    if is_whiteout {
+        (false, whiteout_name(name).into_os_string().into_vec())
+    } else {
+        (true, name.as_bytes().to_vec())
+    }
 }
 
 /// The directory entry for `dir` (whose xattrs are `attrs`), followed by

@@ -14,10 +14,10 @@
 //! Entries come out in the order and with the metadata the overlay reader
 //! gives, so a step gives the same layer whichever snapshot it ran on.
 //!
-//! With the [`Baseline`] taken when the copy was made, a file whose ctime
-//! is not past the baseline's fence was not touched by the step and is
-//! not read again, and a directory made again is told from the copied one
-//! by its inode and birth time. Without one, every file whose metadata
+//! With the [`Baseline`] taken when the copy was made, a file that still
+//! has its copied inode and a ctime not past the baseline's fence was not
+//! touched by the step and is not read again, and a directory made again
+//! is told from the copied one by its inode and birth time. Without one, every file whose metadata
 //! matches has its content compared, and a directory deleted and made
 //! again gives whiteouts for what it lost instead of an opaque marker.
 
@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use super::changes::{
-    Change, DiffReadError, Links, dir_changes, leaf_change, read_err, same_dir_meta, whiteout,
-    whiteout_name,
+    Change, DiffReadError, Links, dir_changes, leaf_change, read_err, same_dir_meta, sibling_key,
+    whiteout,
 };
 use crate::overlay::{MergedDir, MergedEntry};
 
@@ -43,8 +43,10 @@ pub(crate) struct Baseline {
     /// itself made, and before the filesystem's clock can date anything
     /// the step does: an entry whose ctime is not past it is untouched.
     pub(crate) fence: (i64, i64),
-    /// The inode of every directory of the copy, by path in the rootfs.
-    pub(crate) dirs: HashMap<PathBuf, u64>,
+    /// The inode of every entry of the copy, by path in the rootfs: an
+    /// entry is the copied one only if it still has its inode (a rename
+    /// onto it need not change the ctime everywhere).
+    pub(crate) inodes: HashMap<PathBuf, u64>,
 }
 
 /// The ctime of `m` as (seconds, nanoseconds).
@@ -75,14 +77,16 @@ impl Comparer<'_> {
         read_err(self.rootfs.join(rel))
     }
 
-    fn untouched(&self, m: &Metadata) -> bool {
-        self.base.is_some_and(|b| ctime(m) <= b.fence)
+    /// Whether the entry `rel` is the copied one, untouched since.
+    fn untouched(&self, rel: &Path, m: &Metadata) -> bool {
+        self.base
+            .is_some_and(|b| ctime(m) <= b.fence && b.inodes.get(rel) == Some(&m.ino()))
     }
 
     /// Whether the directory `rel` is not the one the copy made.
     fn recreated(&self, rel: &Path, m: &Metadata) -> bool {
         self.base.is_some_and(|b| {
-            b.dirs.get(rel) != Some(&m.ino()) || btime(m).is_some_and(|t| t > b.fence)
+            b.inodes.get(rel) != Some(&m.ino()) || btime(m).is_some_and(|t| t > b.fence)
         })
     }
 
@@ -93,19 +97,19 @@ impl Comparer<'_> {
             Some(d) => d.entries().map_err(read_err(d.layers[0].clone()))?,
             None => BTreeMap::new(),
         };
-        let mut items: Vec<(Vec<u8>, Item)> = Vec::new();
+        let mut items: Vec<((bool, Vec<u8>), Item)> = Vec::new();
         for entry in std::fs::read_dir(&host).map_err(self.err(rel))? {
             let entry = entry.map_err(self.err(rel))?;
             let name = entry.file_name();
             let meta =
                 std::fs::symlink_metadata(entry.path()).map_err(self.err(&rel.join(&name)))?;
-            items.push((name.as_bytes().to_vec(), Item::Here(name, meta)));
+            items.push((sibling_key(&name, false), Item::Here(name, meta)));
         }
-        let here: std::collections::HashSet<Vec<u8>> = items.iter().map(|i| i.0.clone()).collect();
+        let here: std::collections::HashSet<Vec<u8>> =
+            items.iter().map(|i| i.0.1.clone()).collect();
         for name in below.keys() {
             if !here.contains(name.as_bytes()) {
-                let key = whiteout_name(name).as_os_str().as_bytes().to_vec();
-                items.push((key, Item::Gone(name.clone())));
+                items.push((sibling_key(name, true), Item::Gone(name.clone())));
             }
         }
         items.sort_by(|a, b| a.0.cmp(&b.0));
@@ -143,7 +147,8 @@ impl Comparer<'_> {
             let changed = match &lower_entry {
                 None => true,
                 Some(l) => {
-                    !self.untouched(&meta) && differs(&meta, &path, l).map_err(self.err(&child))?
+                    !self.untouched(&child, &meta)
+                        && differs(&meta, &path, l).map_err(self.err(&child))?
                 }
             };
             if changed

@@ -166,6 +166,8 @@ mod tests {
         std::fs::create_dir_all(upper.join("etc")).unwrap();
         std::fs::create_dir_all(lower.join("etc")).unwrap();
         std::fs::write(upper.join("etc/b"), "bee").unwrap();
+        // '+' sorts before '.' by bytes, but whiteouts come first.
+        std::fs::write(upper.join("etc/+plus"), "plus").unwrap();
         set_mtime(&lower.join("etc"), 1000);
         std::fs::write(upper.join("a"), "a").unwrap();
         std::fs::hard_link(upper.join("a"), upper.join("z")).unwrap();
@@ -187,7 +189,15 @@ mod tests {
         let info = write_layer(&store, &upper, std::slice::from_ref(&lower), &opts).unwrap();
         let got = entries(&store, &info.diff_id);
         let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
-        let mut want = vec!["a", long.as_str(), "etc/", "etc/b", "link", "z"];
+        let mut want = vec![
+            "a",
+            long.as_str(),
+            "etc/",
+            "etc/+plus",
+            "etc/b",
+            "link",
+            "z",
+        ];
         if nix::unistd::geteuid().is_root() {
             want.insert(3, "etc/.wh.gone");
         }

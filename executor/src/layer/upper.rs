@@ -6,13 +6,12 @@
 
 use std::ffi::OsString;
 use std::fs::Metadata;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::changes::{
-    Change, DiffReadError, Links, dir_changes, leaf_change, read_err, same_dir_meta, whiteout,
-    whiteout_name,
+    Change, DiffReadError, Links, dir_changes, leaf_change, read_err, same_dir_meta, sibling_key,
+    whiteout,
 };
 use crate::overlay::{is_opaque, is_whiteout, lookup};
 
@@ -39,17 +38,13 @@ impl Walker<'_> {
 
     fn dir(&mut self, rel: &Path) -> Result<(), DiffReadError> {
         let host = self.upper.join(rel);
-        let mut names: Vec<(Vec<u8>, OsString, Metadata)> = Vec::new();
+        let mut names: Vec<((bool, Vec<u8>), OsString, Metadata)> = Vec::new();
         for entry in std::fs::read_dir(&host).map_err(self.err(rel))? {
             let entry = entry.map_err(self.err(rel))?;
             let name = entry.file_name();
             let meta =
                 std::fs::symlink_metadata(entry.path()).map_err(self.err(&rel.join(&name)))?;
-            let key = if is_whiteout(&meta) {
-                whiteout_name(&name).as_os_str().as_bytes().to_vec()
-            } else {
-                name.as_bytes().to_vec()
-            };
+            let key = sibling_key(&name, is_whiteout(&meta));
             names.push((key, name, meta));
         }
         names.sort_by(|a, b| a.0.cmp(&b.0));

@@ -1,10 +1,13 @@
 //! The sandbox helper: kiln re-executed as `kiln __kiln-sandbox-helper`, a
 //! single-threaded process (no runtime, no threads), so forking the
-//! container's init from it is safe. It receives its orders on fd 3,
-//! creates the cgroup, forks the init into a new PID namespace, reports
-//! `Started`, then supervises: forwards signals, kills the tree when kiln
-//! goes away (unless detached), reaps, removes the cgroup and the mount
-//! stubs, and reports the [`ExitOutcome`].
+//! container's init from it is safe. kiln starts it without a pre-exec
+//! hook (so std uses `posix_spawn`, a vfork, not a fork copying kiln's page
+//! tables), with the control socket as its stdin: the helper moves it to
+//! fd 3, reads its order there and the container's stdin with it
+//! (`SCM_RIGHTS`). It creates the cgroup, forks the init into a new PID
+//! namespace, reports `Started`, then supervises: forwards signals, kills
+//! the tree when kiln goes away (unless detached), reaps, removes the
+//! cgroup and the mount stubs, and reports the [`ExitOutcome`].
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -35,14 +38,18 @@ fn control() -> BorrowedFd<'static> {
 /// returns.
 pub fn helper_main() -> ! {
     reset_signals();
+    // kiln passes the control socket as stdin: it lives on fd 3 from here
+    // on, and the real stdin comes with the order.
+    // SAFETY: duplicating our own stdin onto fd 3, close-on-exec.
+    if unsafe { libc::dup3(0, CONTROL_FD, libc::O_CLOEXEC) } < 0 {
+        std::process::exit(1);
+    }
     // Nothing of kiln's but fds 0-3 may reach the container.
     // SAFETY: close_range on descriptors this process does not use.
     unsafe { libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) };
-    // SAFETY: setting FD_CLOEXEC on our own control socket.
-    unsafe { libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let result = match recv::<ToHelper>(control()) {
-        Ok(Some((ToHelper::Run(cfg), _))) => run(*cfg),
-        Ok(Some((ToHelper::Exec(cfg), _))) => exec(*cfg),
+        Ok(Some((ToHelper::Run(cfg), stdin))) => set_stdin(stdin).and_then(|()| run(*cfg)),
+        Ok(Some((ToHelper::Exec(cfg), stdin))) => set_stdin(stdin).and_then(|()| exec(*cfg)),
         Ok(_) => Err(SetupError::invalid(
             "the helper expected a run or exec order",
         )),
@@ -56,6 +63,25 @@ pub fn helper_main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Makes `fd` (or `/dev/null` without one) the helper's stdin, which the
+/// container inherits.
+fn set_stdin(fd: Option<OwnedFd>) -> Result<(), SetupError> {
+    let fd = match fd {
+        Some(fd) => fd,
+        None => std::fs::File::open("/dev/null")
+            .map_err(SetupError::at("open", "/dev/null"))?
+            .into(),
+    };
+    // SAFETY: dup2 of a descriptor we own onto stdin (the control socket's
+    // old slot, now also on fd 3).
+    if unsafe { libc::dup2(fd.as_raw_fd(), 0) } < 0 {
+        return Err(SetupError::os("set the sandbox's stdin")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// Gives the helper (and so the container) default signal dispositions

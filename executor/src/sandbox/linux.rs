@@ -1,11 +1,11 @@
 //! The real [`Sandbox`]: starts the helper (kiln re-executed through
-//! `/proc/self/exe`, see [`super::helper`]) with the container's stdio and a
-//! control socket on fd 3, and talks to it.
+//! `/proc/self/exe`, see [`super::helper`]) with the control socket as its
+//! stdin and the container's stdout and stderr, sends it its order with the
+//! container's stdin, and talks to it.
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
-use super::protocol::{CONTROL_FD, ExecConfig, FromHelper, RunConfig, ToHelper, recv, send};
+use super::protocol::{ExecConfig, FromHelper, RunConfig, ToHelper, recv, send};
 use super::rootfs::EtcContents;
 use super::{
     Cancel, CancelReason, ExecRequest, ExitOutcome, HELPER_ARG, LineSplitter, OutputSink,
@@ -68,45 +68,55 @@ impl LinuxSandbox {
             path: self.helper.clone(),
             source: e.into(),
         })?;
-        let mut cmd = std::process::Command::new(&self.helper);
-        cmd.arg(HELPER_ARG);
-        let [stdin, stdout, stderr] = stdio;
-        cmd.stdin(std_stdio(stdin))
-            .stdout(std_stdio(stdout))
-            .stderr(std_stdio(stderr));
-        let raw = theirs.as_raw_fd();
-        // SAFETY: the closure runs in the forked child before exec and only
-        // makes async-signal-safe calls (dup2, fcntl).
-        unsafe {
-            cmd.pre_exec(move || {
-                if raw == CONTROL_FD {
-                    if libc::fcntl(raw, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(raw, CONTROL_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|source| SandboxError::SpawnHelper {
+        // The control socket is the helper's stdin (it moves it to fd 3),
+        // and the container's stdin travels with the order (SCM_RIGHTS):
+        // with no pre-exec hook, std starts the helper with posix_spawn
+        // (vfork) instead of fork, which would copy kiln's page tables —
+        // costly for a large, multi-threaded build.
+        let spawn_err = |source: std::io::Error| SandboxError::SpawnHelper {
             path: self.helper.clone(),
             source,
-        })?;
-        drop(theirs);
+        };
+        let [stdin, stdout, stderr] = stdio;
+        let (child_stdin, stdin): (Option<OwnedFd>, Option<OwnedFd>) = match stdin {
+            Stdio::Null => (None, None),
+            Stdio::Inherit => (
+                Some(
+                    std::io::stdin()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .map_err(spawn_err)?,
+                ),
+                None,
+            ),
+            Stdio::Piped => {
+                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .map_err(|e| spawn_err(e.into()))?;
+                (Some(r), Some(w))
+            }
+            Stdio::Fd(fd) => (Some(fd), None),
+        };
+        let mut cmd = std::process::Command::new(&self.helper);
+        cmd.arg(HELPER_ARG)
+            .stdin(std::process::Stdio::from(theirs))
+            .stdout(std_stdio(stdout))
+            .stderr(std_stdio(stderr));
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        // Our copy of the helper's end must go, or its exit is never seen.
+        drop(cmd);
         let helper_err = |source: std::io::Error| SandboxError::Helper {
             id: id.clone(),
             source,
         };
-        let take = |c: &mut std::process::Child| {
-            (
-                c.stdin.take().map(OwnedFd::from),
-                c.stdout.take().map(OwnedFd::from),
-                c.stderr.take().map(OwnedFd::from),
-            )
-        };
-        let (stdin, stdout, stderr) = take(&mut child);
-        if let Err(e) = send(ours.as_fd(), &order, None) {
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let stderr = child.stderr.take().map(OwnedFd::from);
+        let sent = send(
+            ours.as_fd(),
+            &order,
+            child_stdin.as_ref().map(|f| f.as_raw_fd()),
+        );
+        drop(child_stdin);
+        if let Err(e) = sent {
             let _ = child.kill();
             let _ = child.wait();
             return Err(helper_err(e));

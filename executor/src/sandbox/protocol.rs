@@ -1,6 +1,8 @@
 //! Messages between kiln and its sandbox helper over a `SOCK_SEQPACKET`
-//! socket pair (fd 3 in the helper): one JSON document per packet, and the
-//! pseudo-terminal master passed with `SCM_RIGHTS`.
+//! socket pair (the helper's stdin, which it moves to fd 3): one JSON
+//! document per packet; the container's stdin (with the run or exec order)
+//! and the pseudo-terminal master (with [`FromHelper::Pty`]) pass with
+//! `SCM_RIGHTS`.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -14,7 +16,7 @@ use super::rootfs::EtcContents;
 use super::setup_error::SetupError;
 use super::{ExitOutcome, Rootfs, SandboxHandle};
 
-/// The helper's control socket.
+/// The helper's control socket (after it moved it there from stdin).
 pub(crate) const CONTROL_FD: RawFd = 3;
 
 /// Largest message; specs are a few kilobytes.
@@ -23,6 +25,8 @@ const MAX_MESSAGE: usize = 256 << 10;
 /// kiln → helper.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToHelper {
+    /// The container's stdin follows in the packet's `SCM_RIGHTS` (none:
+    /// `/dev/null`); so does [`ToHelper::Exec`]'s.
     Run(Box<RunConfig>),
     Exec(Box<ExecConfig>),
     Signal(i32),

@@ -7,9 +7,9 @@
 //! shared, read-only snapshot under every other build.
 //!
 //! While copying, it records what the diff needs to tell the step's
-//! changes from the copy ([`Baseline`]): each directory's inode, and a
-//! ctime fence taken once the copy is done and the filesystem's clock has
-//! moved past it.
+//! changes from the copy ([`Baseline`]): each entry's inode, and a ctime
+//! fence taken once the copy is done and the filesystem's clock has moved
+//! past it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -33,7 +33,7 @@ pub(crate) fn materialize(
     let top = lowers.first().ok_or(SnapshotError::NoLayers)?;
     let mut c = CopyState {
         copier: Copier::new(MetaPolicy::default()),
-        dirs: HashMap::new(),
+        inodes: HashMap::new(),
         rootfs,
     };
     c.dir(&MergedDir::root(lowers), Path::new(""))?;
@@ -48,27 +48,46 @@ pub(crate) fn materialize(
         "copied the lowers into a plain snapshot");
     Ok(Baseline {
         fence,
-        dirs: c.dirs,
+        inodes: c.inodes,
     })
+}
+
+/// Copies what the merged view of `lowers` (topmost first) holds under the
+/// directory `rel` into the existing directory `dest`, and gives `dest` that
+/// directory's owner and mode: how a volume mounted at `rel` is seeded with
+/// the image's content there, as docker does for an empty volume. False
+/// (nothing copied) when the image has no directory at `rel`.
+pub fn copy_merged_dir(lowers: &[PathBuf], rel: &Path, dest: &Path) -> Result<bool, SnapshotError> {
+    let top = lowers.first().ok_or(SnapshotError::NoLayers)?;
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let entry = crate::overlay::lookup(lowers, rel).map_err(io_err("read", &top.join(rel)))?;
+    let Some((entry, dir)) = entry.and_then(|e| e.dir.clone().map(|d| (e, d))) else {
+        return Ok(false);
+    };
+    let mut c = CopyState {
+        copier: Copier::new(MetaPolicy::default()),
+        inodes: HashMap::new(),
+        rootfs: dest,
+    };
+    c.dir(&dir, Path::new(""))?;
+    c.copier
+        .policy
+        .apply(&entry.path, &entry.meta, dest)
+        .map_err(SnapshotError::copy(dest))?;
+    Ok(true)
 }
 
 struct CopyState<'a> {
     copier: Copier<'static>,
-    dirs: HashMap<PathBuf, u64>,
+    inodes: HashMap<PathBuf, u64>,
     rootfs: &'a Path,
 }
 
 impl CopyState<'_> {
     /// Copies the entries of the merged directory `dir` into `rel`.
     fn dir(&mut self, dir: &MergedDir, rel: &Path) -> Result<(), SnapshotError> {
-        let host = self.rootfs.join(rel);
-        let ino = std::fs::symlink_metadata(&host)
-            .map_err(io_err("read", &host))?
-            .ino();
-        self.dirs.insert(rel.to_path_buf(), ino);
-        let entries = dir
-            .entries()
-            .map_err(io_err("read", &dir.layers[0].join(rel)))?;
+        self.record(rel)?;
+        let entries = dir.entries().map_err(io_err("read", &dir.layers[0]))?;
         for (name, e) in entries {
             let child = rel.join(&name);
             let dst = self.rootfs.join(&child);
@@ -86,9 +105,20 @@ impl CopyState<'_> {
                     self.copier
                         .copy_leaf(&e.path, &e.meta, &dst, &shown.to_string_lossy())
                         .map_err(SnapshotError::copy(&e.path))?;
+                    self.record(&child)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Remembers the inode of the copy's entry `rel`.
+    fn record(&mut self, rel: &Path) -> Result<(), SnapshotError> {
+        let host = self.rootfs.join(rel);
+        let ino = std::fs::symlink_metadata(&host)
+            .map_err(io_err("read", &host))?
+            .ino();
+        self.inodes.insert(rel.to_path_buf(), ino);
         Ok(())
     }
 }
@@ -124,6 +154,52 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
+    fn copies_one_merged_directory_with_its_owner_and_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, bottom) = (t.path().join("top"), t.path().join("bottom"));
+        std::fs::create_dir_all(bottom.join("data/sub")).unwrap();
+        std::fs::create_dir_all(top.join("data")).unwrap();
+        std::fs::write(bottom.join("data/sub/f"), "below").unwrap();
+        std::fs::write(bottom.join("data/gone"), "x").unwrap();
+        std::fs::write(bottom.join("outside"), "x").unwrap();
+        std::fs::set_permissions(top.join("data"), PermissionsExt::from_mode(0o750)).unwrap();
+        // a whiteout (root only: mknod) hides the file below
+        let whiteout = nix::sys::stat::mknod(
+            &top.join("data/gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .is_ok();
+        let lowers = [top, bottom];
+        let dest = t.path().join("volume");
+        std::fs::create_dir(&dest).unwrap();
+        assert!(copy_merged_dir(&lowers, Path::new("/data"), &dest).unwrap());
+        let mut names: Vec<_> = std::fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            if whiteout {
+                vec!["sub"]
+            } else {
+                vec!["gone", "sub"]
+            }
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("sub/f")).unwrap(),
+            "below"
+        );
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o750);
+        // a file, or nothing, at the path: nothing copied
+        assert!(!copy_merged_dir(&lowers, Path::new("/outside"), &dest).unwrap());
+        assert!(!copy_merged_dir(&lowers, Path::new("/none"), &dest).unwrap());
+    }
+
+    #[test]
     fn copies_the_merged_view_with_metadata_and_hard_links() {
         let t = tempfile::tempdir().unwrap();
         let (top, bottom) = (t.path().join("top"), t.path().join("bottom"));
@@ -155,9 +231,11 @@ mod tests {
             Path::new("a")
         );
         assert!(ctime(&b) <= base.fence);
-        assert_eq!(base.dirs.len(), 2);
+        // The root, etc, a, b, b2 and link.
+        assert_eq!(base.inodes.len(), 6);
+        assert_eq!(base.inodes[Path::new("etc/b2")], b.ino());
         assert_eq!(
-            base.dirs[Path::new("etc")],
+            base.inodes[Path::new("etc")],
             std::fs::metadata(rootfs.join("etc")).unwrap().ino()
         );
         // Anything done now is dated after the fence.

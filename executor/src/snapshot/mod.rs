@@ -23,6 +23,8 @@
 mod copy;
 mod probe;
 
+pub use copy::copy_merged_dir;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -324,6 +326,8 @@ mod tests {
             ("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
             ("etc/group", "root:x:0:\n"),
             ("etc/same", "same"),
+            ("etc/x", "x"),
+            ("etc/y", "y"),
             ("home/app/old", "old"),
             ("usr/bin/tool", "#!/bin/sh\n"),
         ] {
@@ -335,6 +339,8 @@ mod tests {
     /// The step of the black-box diff tests, done by hand.
     fn step(fs: &Path, lower: &Path) {
         std::fs::write(fs.join("etc/newfile"), "new\n").unwrap();
+        // Sorts before ".wh." by bytes; the whiteouts still come first.
+        std::fs::write(fs.join("etc/+plus"), "+\n").unwrap();
         let mut passwd = std::fs::OpenOptions::new()
             .append(true)
             .open(fs.join("etc/passwd"))
@@ -344,6 +350,8 @@ mod tests {
         std::fs::remove_dir_all(fs.join("home/app")).unwrap();
         std::fs::create_dir_all(fs.join("home/app/x")).unwrap();
         std::fs::hard_link(fs.join("etc/newfile"), fs.join("etc/newlink")).unwrap();
+        // A file renamed over another: the name that is left changed.
+        std::fs::rename(fs.join("etc/x"), fs.join("etc/y")).unwrap();
         // Rewritten with the same bytes and times: not a change.
         std::fs::write(fs.join("etc/same"), "same").unwrap();
         let m = std::fs::metadata(lower.join("etc/same")).unwrap();
@@ -380,9 +388,12 @@ mod tests {
             [
                 "etc/",
                 "etc/.wh.group",
+                "etc/.wh.x",
+                "etc/+plus",
                 "etc/newfile",
                 "etc/newlink",
                 "etc/passwd",
+                "etc/y",
                 "home/",
                 "home/app/",
                 "home/app/.wh..wh..opq",

@@ -7,6 +7,7 @@
 //! - [`error`]: errors that name the operation, registry, repository and
 //!   request.
 
+mod artifact;
 pub(crate) mod client;
 pub mod error;
 #[cfg(test)]
@@ -22,6 +23,7 @@ pub(crate) mod sources;
 mod tests;
 pub mod transport;
 
+pub use artifact::Repository;
 pub use error::{Operation, RemoteError, RemoteErrorKind, Request, Status};
 pub use login::{LoginOutcome, login, logout};
 pub use platform::{Platform, PlatformError};

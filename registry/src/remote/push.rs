@@ -198,7 +198,7 @@ pub(crate) async fn push_to<R: RemoteRepo>(
     })
 }
 
-async fn push_one<R: RemoteRepo>(
+pub(crate) async fn push_one<R: RemoteRepo>(
     repo: &R,
     store: &Store,
     desc: Descriptor,

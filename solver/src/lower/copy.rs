@@ -99,6 +99,15 @@ fn check_chmod(mode: &str, span: kiln_parser::Span) -> Result<(), LowerError> {
     if symbolic { Ok(()) } else { Err(bad()) }
 }
 
+/// Whether `--chown` names a user or group (as opposed to ids or `root`,
+/// which need no lookup in the destination's /etc/passwd and /etc/group).
+fn names_a_user_or_group(chown: &str) -> bool {
+    chown
+        .split(':')
+        .take(2)
+        .any(|p| !p.is_empty() && p != "root" && !p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 pub(crate) fn lower_copy_like(
     ctx: &mut Ctx<'_>,
     st: &mut StageState,
@@ -128,6 +137,18 @@ pub(crate) fn lower_copy_like(
         .map(|e| st.expand(e, span))
         .collect::<Result<Vec<_>, _>>()?;
     let link = spec.link && chmod.is_none();
+    if link
+        && let Some(c) = &chown
+        && names_a_user_or_group(c)
+    {
+        return Err(LowerError::new(
+            LowerErrorKind::LinkChownByName {
+                keyword: cfg.keyword,
+                chown: c.clone(),
+            },
+            Some(location(span)),
+        ));
+    }
 
     // With --link the files go on an empty filesystem, merged on top later.
     let mut inputs: Vec<NodeIndex> = if link {

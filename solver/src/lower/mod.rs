@@ -68,6 +68,9 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--jobs`: steps running at once (0: the number of cores).
     pub jobs: usize,
+    /// `--cache-from`: records imported from elsewhere, consulted after the
+    /// local index.
+    pub cache_from: std::sync::Arc<crate::transfer::ImportedCache>,
 }
 
 /// The lowered build.

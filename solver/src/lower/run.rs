@@ -157,6 +157,7 @@ pub(crate) fn lower(
     let root = st.vertex.map(|_| 0);
     let mut mounts = Vec::new();
     let mut secret_env = Vec::new();
+    let mut ssh_mounts = 0usize;
     let mut display = uppercase_keyword(&step.original);
 
     let args = match &run.command {
@@ -263,13 +264,24 @@ pub(crate) fn lower(
                     });
                 }
             }
-            PMount::Ssh(_) => {
-                return Err(LowerError::new(
-                    LowerErrorKind::Unsupported {
-                        instruction: "RUN --mount=type=ssh".into(),
+            PMount::Ssh(s) => {
+                // BuildKit's default: /run/buildkit/ssh_agent.N, N counting
+                // the step's ssh mounts.
+                let target = match &s.target {
+                    Some(t) => mount_target(st, t),
+                    None => format!("/run/buildkit/ssh_agent.{ssh_mounts}"),
+                };
+                ssh_mounts += 1;
+                mounts.push(Mount {
+                    target,
+                    kind: MountKind::Ssh {
+                        id: s.id.clone(),
+                        required: s.required,
+                        mode: s.mode,
+                        uid: s.uid,
+                        gid: s.gid,
                     },
-                    Some(location(spec.span)),
-                ));
+                });
             }
         }
     }

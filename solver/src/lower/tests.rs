@@ -600,3 +600,107 @@ async fn copy_from_a_later_stage_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn copy_link_chown_by_name_is_refused_at_its_line() {
+    let t = T::new();
+    t.worker.set_context(&[("f", "x")]);
+    for chown in ["app", "app:app", "1000:app", "app:1000"] {
+        let df = format!("FROM base\nCOPY --link --chown={chown} f /f\n");
+        let err = t
+            .build_with(&df, BuildOptions::default())
+            .await
+            .unwrap_err();
+        let SolveError::Lower(e) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            matches!(&e.kind, LowerErrorKind::LinkChownByName { chown: c, .. } if c == chown),
+            "{err:?}"
+        );
+        assert_eq!(e.location.map(|l| l.line), Some(2));
+    }
+    // Ids and root need no lookup; without --link (or with --chmod, which
+    // turns --link off as in BuildKit) names resolve in the stage.
+    for (flags, ok) in [
+        ("--link --chown=1000:1000", true),
+        ("--link --chown=root:root", true),
+        ("--link --chown=0", true),
+        ("--chown=root", true),
+        ("--link --chmod=644 --chown=root", true),
+    ] {
+        let df = format!("FROM base\nCOPY {flags} f /f\n");
+        assert_eq!(
+            t.build_with(&df, BuildOptions::default()).await.is_ok(),
+            ok,
+            "{flags}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ssh_mounts_get_buildkits_default_targets() {
+    let t = T::new();
+    let df = "FROM base\nWORKDIR /w\nRUN --mount=type=ssh --mount=type=ssh,id=gh,target=sock,mode=0666 --mount=type=ssh,required true\n";
+    t.build(df).await;
+    let mounts: Vec<String> = t
+        .worker
+        .calls()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::Exec { mounts, .. } => Some(mounts),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(mounts.len(), 3, "{mounts:?}");
+    assert!(
+        mounts[0].starts_with(
+            "/run/buildkit/ssh_agent.0:{\"ssh\":{\"id\":\"default\",\"required\":false"
+        ),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts[1].starts_with("/w/sock:{\"ssh\":{\"id\":\"gh\""),
+        "{mounts:?}"
+    );
+    assert!(mounts[1].contains("\"mode\":438"), "{mounts:?}");
+    assert!(
+        mounts[2].starts_with(
+            "/run/buildkit/ssh_agent.2:{\"ssh\":{\"id\":\"default\",\"required\":true"
+        ),
+        "{mounts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stage_change_that_leaves_the_copied_files_alone_keeps_the_copy_and_what_follows() {
+    let t = T::new();
+    let df = |extra: &str| {
+        format!(
+            "FROM base AS builder\nRUN echo built > /out{extra}\nFROM base\nCOPY --from=builder /out /out\nRUN echo final > /f\n"
+        )
+    };
+    let first = t.build(&df("")).await;
+    assert_eq!(
+        t.worker.runs(),
+        vec!["echo built > /out", "echo final > /f"]
+    );
+    // The builder also writes something else: it runs, the copy's files are
+    // the same, so the copy and the RUN after it are cached.
+    t.clear();
+    let second = t.build(&df("; echo other > /other")).await;
+    assert_eq!(
+        t.worker.runs(),
+        vec!["echo built > /out; echo other > /other"]
+    );
+    assert!(t.worker.file_ops().is_empty(), "{:?}", t.worker.file_ops());
+    assert_eq!(second.layers, first.layers);
+    // The copied file changes: the copy and the RUN run.
+    t.clear();
+    t.build(&df("; echo changed > /out")).await;
+    assert_eq!(
+        t.worker.runs(),
+        vec!["echo built > /out; echo changed > /out", "echo final > /f"]
+    );
+    assert_eq!(t.worker.file_ops().len(), 1);
+}

@@ -6,10 +6,12 @@
 //! build: running steps are stopped and cleaned up before kiln exits 130.
 //! After a successful build the image is tagged and exported as asked.
 
+mod cache;
 mod export;
 mod failure;
 mod options;
 pub mod prune;
+mod ssh;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -79,6 +81,18 @@ pub struct BuildArgs {
     /// Also export the image: `type=oci|docker,dest=FILE` or `type=local,dest=DIR`.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
+    /// Forward an SSH agent to RUN --mount=type=ssh: `default|ID[=SOCKET]`
+    /// (without a socket, $SSH_AUTH_SOCK).
+    #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
+    ssh: Vec<String>,
+    /// Import build cache from a registry: `REF` or
+    /// `type=registry,ref=REF` (repeatable; a missing cache is a warning).
+    #[arg(long = "cache-from", value_name = "REF")]
+    cache_from: Vec<String>,
+    /// Export the build cache to a registry: `REF` or
+    /// `type=registry,ref=REF[,mode=min|max][,ignore-error=true]`.
+    #[arg(long = "cache-to", value_name = "REF")]
+    cache_to: Vec<String>,
     /// Steps running at once (default: the number of cores).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     jobs: usize,
@@ -94,6 +108,8 @@ struct Plan {
     outputs: Vec<OutputSpec>,
     secrets: HashMap<String, SecretSource>,
     opts: BuildOptions,
+    cache_from: Vec<cache::CacheSpec>,
+    cache_to: Vec<cache::CacheSpec>,
 }
 
 fn plan(args: &BuildArgs) -> miette::Result<Plan> {
@@ -144,12 +160,27 @@ fn plan(args: &BuildArgs) -> miette::Result<Plan> {
         network: options::parse_network(&args.network).into_diagnostic()?,
         no_cache: args.no_cache,
         jobs: args.jobs,
+        cache_from: Default::default(),
     };
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|s| cache::parse_spec(s, false))
+        .collect::<Result<Vec<_>, _>>()
+        .into_diagnostic()?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| cache::parse_spec(s, true))
+        .collect::<Result<Vec<_>, _>>()
+        .into_diagnostic()?;
     Ok(Plan {
         tags,
         outputs,
         secrets,
         opts,
+        cache_from,
+        cache_to,
     })
 }
 
@@ -280,7 +311,9 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         plan.tags.clone(),
     )
     .into_diagnostic()?;
-    let worker = Arc::new(worker);
+    let ssh_agents =
+        ssh::parse(&args.ssh, std::env::var("SSH_AUTH_SOCK").ok().as_deref()).into_diagnostic()?;
+    let worker = Arc::new(worker.with_ssh_agents(ssh_agents));
 
     let mode = if args.quiet {
         ProgressMode::Quiet
@@ -301,6 +334,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     progress.completed(v);
 
     let cancel = CancellationToken::new();
+    let mut cache_warnings = Vec::new();
+    let mut export_warnings = Vec::new();
     let outcome = super::block_on(async {
         let ctrl_c = {
             let cancel = cancel.clone();
@@ -310,11 +345,22 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
                 }
             })
         };
+        let mut opts = plan.opts.clone();
+        if !plan.cache_from.is_empty() && !opts.no_cache {
+            // Ctrl-C skips the import; the build then stops at once.
+            let (imported, warnings) = tokio::select! {
+                r = cache::import(&store, &plan.cache_from, &progress) => r,
+                _ = cancel.cancelled() => Default::default(),
+            };
+            cache_warnings = warnings;
+            worker.set_remote_layers(imported.layers);
+            opts.cache_from = Arc::new(imported.cache);
+        }
         let r = kiln_solver::build(
             worker.clone(),
             &index,
             &dockerfile,
-            &plan.opts,
+            &opts,
             &progress,
             &cancel,
         )
@@ -333,12 +379,42 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
             .map(|()| out),
             Err(e) => Err(export::Failure::Solve(e)),
         };
+        let r = match r {
+            Ok(out) => {
+                let mut failed = None;
+                for spec in &plan.cache_to {
+                    let remote = worker.remote_layers();
+                    let exported = tokio::select! {
+                        r = cache::export(&store, spec, &out.cache, remote, &progress) => r,
+                        _ = cancel.cancelled() => {
+                            failed = Some(export::Failure::Solve(SolveError::Cancelled));
+                            break;
+                        }
+                    };
+                    match exported {
+                        Ok(warning) => export_warnings.extend(warning),
+                        Err(e) => {
+                            failed = Some(export::Failure::Export(e));
+                            break;
+                        }
+                    }
+                }
+                match failed {
+                    Some(f) => Err(f),
+                    None => Ok(out),
+                }
+            }
+            e => e,
+        };
         ctrl_c.abort();
         r
     })?;
     drop(progress);
     worker.save_caches();
     let report = renderer.finish();
+    for w in cache_warnings.iter().chain(&export_warnings) {
+        eprintln!("WARNING: {w}");
+    }
 
     match outcome {
         Ok(out) => {

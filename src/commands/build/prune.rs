@@ -1,6 +1,7 @@
 //! The build cache's part of `kiln prune`: every cache record is forgotten
 //! and the cache's GC roots dropped, so the images part that runs next
-//! frees the layers no image uses.
+//! frees the layers no image uses; and the cache mounts (`RUN
+//! --mount=type=cache`) no build is using are emptied.
 
 use kiln_solver::CacheIndex;
 use miette::{IntoDiagnostic, WrapErr};
@@ -30,5 +31,14 @@ pub fn prune_build_cache(global: &GlobalArgs, _args: &PruneArgs) -> miette::Resu
     if records > 0 {
         report.lines.push(format!("{records} cache records"));
     }
+    let mounts = kiln_executor::prune_cache_mounts(&root)
+        .into_diagnostic()
+        .wrap_err("cannot prune the cache mounts")?;
+    if mounts.instances > 0 {
+        report
+            .lines
+            .push(format!("{} cache mount directories", mounts.instances));
+    }
+    report.reclaimed += mounts.bytes;
     Ok(report)
 }
