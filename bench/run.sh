@@ -36,6 +36,8 @@ k="$KILN --root $work/root"
 # The image by id as well: the difference is what resolving a *name* (parsing
 # the reference, reading the tag) costs.
 id=$("$KILN" --root "$work/root" images -q --no-trunc | head -1)
+. bench/quiet.sh
+wait_quiet
 hyperfine --warmup 5 --runs "$runs" -N \
   --export-markdown "$work/result.md" --export-json "$work/result.json" \
   -n "kiln run --rm busybox true" "$k run --rm busybox true" \

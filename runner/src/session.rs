@@ -213,6 +213,7 @@ impl Runtime {
             upper: dir.join("upper"),
             work: dir.join("work"),
             mountpoint: dir.join("rootfs"),
+            volatile: false,
         });
         let mut binds = Vec::new();
         for v in &c.config.volumes {

@@ -38,6 +38,16 @@ pub enum DebugCommand {
     Layer(layer::LayerArgs),
 }
 
+impl DebugCommand {
+    /// See `Command::only_prints`: the parser's commands only print.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            DebugCommand::Parse(_) | DebugCommand::ExpandWord(_) | DebugCommand::ExpandWords(_)
+        )
+    }
+}
+
 /// `kiln debug parse`.
 #[derive(Debug, Args)]
 pub struct ParseArgs {

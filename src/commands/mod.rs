@@ -105,8 +105,37 @@ pub enum Command {
     Debug(debug::DebugCommand),
 }
 
+impl Command {
+    /// Whether the command only prints what it finds: when its standard
+    /// output closes early (`kiln images | head -1`) it should end quietly,
+    /// as other command-line tools do, instead of failing on the write.
+    /// Commands that run processes, relay sockets or hold a build keep
+    /// SIGPIPE ignored (Rust's default) and handle write errors themselves.
+    fn only_prints(&self) -> bool {
+        match self {
+            Command::Build(_)
+            | Command::Run(_)
+            | Command::Create(_)
+            | Command::Start(_)
+            | Command::Exec(_) => false,
+            Command::Debug(cmd) => cmd.only_prints(),
+            _ => true,
+        }
+    }
+}
+
 pub fn dispatch(cli: Cli) -> CmdResult {
     let Cli { global, command } = cli;
+    if command.only_prints() {
+        // SAFETY: restoring a default signal disposition before any thread
+        // or runtime of this command exists.
+        let _ = unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+        };
+    }
     match command {
         Command::Build(args) => build::run(&global, args),
         Command::Images(args) => images::run(&global, args),

@@ -100,33 +100,19 @@ pub type StackMount = (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, PathBuf);
 /// became: it already is that layer in overlay-lower form (whiteouts as 0/0
 /// character devices, opaque directories marked), so the next step stacks
 /// it directly instead of unpacking the tar just written — as
-/// containers/storage stacks layer diff directories. The rename is atomic;
-/// when the snapshot exists already (another build made the same layer),
-/// the upper directory goes away with the step.
+/// containers/storage stacks layer diff directories. It is adopted unsynced
+/// (trusted for this boot: see `Store::adopt_snapshot`); when the snapshot
+/// exists already (another build made the same layer), the upper directory
+/// goes away with the step.
 fn keep_as_snapshot(store: &Store, rootfs: &BuildRootfs, diff_id: &oci_spec::image::Digest) {
     // Only an overlay upper dir is the layer alone; a plain-copy snapshot
     // holds the whole filesystem.
     if rootfs.snapshot.mode() != kiln_executor::SnapshotMode::Overlay {
         return;
     }
-    let Ok(dest) = store.snapshot_path(diff_id) else {
-        return;
-    };
-    if dest.exists() {
-        return;
-    }
-    if let Some(parent) = dest.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let upper = rootfs.snapshot.upper();
-    match nix::fcntl::renameat2(
-        nix::fcntl::AT_FDCWD,
-        &upper,
-        nix::fcntl::AT_FDCWD,
-        &dest,
-        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-    ) {
-        Ok(()) => tracing::debug!(%diff_id, "kept the step's upper dir as the layer snapshot"),
+    match store.adopt_snapshot(&rootfs.snapshot.upper(), diff_id) {
+        Ok(true) => tracing::debug!(%diff_id, "kept the step's upper dir as the layer snapshot"),
+        Ok(false) => {}
         Err(e) => tracing::debug!(%diff_id, error = %e, "layer snapshot not kept"),
     }
 }
@@ -191,14 +177,37 @@ pub fn with_mounted<R: Send + 'static>(
                 } else {
                     MsFlags::empty()
                 };
-                mount(
-                    Some("overlay"),
-                    point,
-                    Some("overlay"),
-                    flags,
-                    Some(opts.as_str()),
-                )
-                .map_err(|e| BuildWorkerError::io("mount an overlay on", point)(e.into()))?;
+                // `volatile` (Linux 5.10+): no sync of the whole upper
+                // filesystem when the mount goes away; the upper becomes an
+                // unsynced snapshot (`Store::adopt_snapshot`)
+                let volatile = format!("{opts},volatile");
+                let tried = match upper {
+                    Some((_, work)) => {
+                        // a marker of an earlier volatile mount of this
+                        // upper refuses any new mount
+                        let _ = std::fs::remove_dir_all(work.join("work/incompat"));
+                        mount(
+                            Some("overlay"),
+                            point,
+                            Some("overlay"),
+                            flags,
+                            Some(volatile.as_str()),
+                        )
+                    }
+                    None => Err(nix::errno::Errno::EINVAL),
+                };
+                tried
+                    .or_else(|e| match e {
+                        nix::errno::Errno::EINVAL => mount(
+                            Some("overlay"),
+                            point,
+                            Some("overlay"),
+                            flags,
+                            Some(opts.as_str()),
+                        ),
+                        e => Err(e),
+                    })
+                    .map_err(|e| BuildWorkerError::io("mount an overlay on", point)(e.into()))?;
                 mounted.push(point.clone());
                 roots.push(point.clone());
             }

@@ -76,7 +76,119 @@ impl<'a> Copier<'a> {
     /// When `m` is a directory, `target` must be a directory already: its
     /// own metadata is left as it is (BuildKit copies a directory's
     /// contents).
+    ///
+    /// A directory's regular files are copied by a few threads (see
+    /// [`copy_threads`]) while this one walks: the walk creates each
+    /// directory before handing out its files, in batches of one directory
+    /// each (creating entries in one directory serialises on its lock), and
+    /// directories get their metadata once every file is in, deepest first,
+    /// as a serial copy gives them. Hard-linked files, symlinks and special
+    /// files stay on the walking thread, so a link always finds its first
+    /// copy.
     pub(crate) fn copy_match(
+        &mut self,
+        m: &Match,
+        filters: &Filters<'_>,
+        target: &Path,
+        shown: &str,
+    ) -> Result<(), FileOpError> {
+        let threads = copy_threads();
+        if threads <= 1 || !m.meta.is_dir() {
+            return self.copy_match_serial(m, filters, target, shown);
+        }
+        let policy = self.policy;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FileJob>>(threads * 2);
+        let rx = std::sync::Mutex::new(rx);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let (walked, results, dirs) = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| s.spawn(|| copy_worker(&policy, &rx, &failed)))
+                .collect();
+            let mut batch: Vec<FileJob> = Vec::new();
+            let mut dirs: Vec<(PathBuf, Metadata, PathBuf)> = Vec::new();
+            let flush = |batch: &mut Vec<FileJob>| {
+                if !batch.is_empty() {
+                    // A send fails only once every worker is gone (a panic):
+                    // the join below reports it.
+                    let _ = tx.send(std::mem::take(batch));
+                }
+            };
+            let walked = walk(m, filters, &mut |ev| {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(FileOpError::CopyAborted);
+                }
+                match ev {
+                    Event::EnterDir(e) => {
+                        flush(&mut batch);
+                        if e.sub.is_empty() {
+                            return Ok(());
+                        }
+                        self.enter_dir(e, &target.join(e.sub_raw), shown)
+                    }
+                    Event::LeaveDir(e) => {
+                        flush(&mut batch);
+                        if !e.sub.is_empty() {
+                            dirs.push((
+                                e.abs.to_path_buf(),
+                                e.meta.clone(),
+                                target.join(e.sub_raw),
+                            ));
+                        }
+                        Ok(())
+                    }
+                    Event::Leaf(e) if e.meta.is_file() && e.meta.nlink() == 1 => {
+                        batch.push(FileJob {
+                            src: e.abs.to_path_buf(),
+                            meta: e.meta.clone(),
+                            dst: target.join(e.sub_raw),
+                            shown: join_shown(shown, e.sub),
+                        });
+                        if batch.len() >= FILE_BATCH {
+                            flush(&mut batch);
+                        }
+                        Ok(())
+                    }
+                    Event::Leaf(e) => {
+                        let dst = if e.sub.is_empty() {
+                            target.to_path_buf()
+                        } else {
+                            target.join(e.sub_raw)
+                        };
+                        self.leaf(e, &dst, shown)
+                    }
+                }
+            });
+            flush(&mut batch);
+            drop(tx);
+            let results: Vec<Result<CopyStats, FileOpError>> = workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect();
+            (walked, results, dirs)
+        });
+        let mut worker_error = None;
+        for r in results {
+            match r {
+                Ok(stats) => {
+                    self.stats.files += stats.files;
+                    self.stats.bytes += stats.bytes;
+                }
+                Err(e) => worker_error = worker_error.or(Some(e)),
+            }
+        }
+        match (walked, worker_error) {
+            // a worker's error is the cause of the walk's abort
+            (_, Some(e)) | (Err(e), None) => return Err(e),
+            (Ok(()), None) => {}
+        }
+        for (src, meta, dst) in &dirs {
+            self.policy.apply(src, meta, dst)?;
+        }
+        Ok(())
+    }
+
+    /// [`Copier::copy_match`] on this thread alone.
+    fn copy_match_serial(
         &mut self,
         m: &Match,
         filters: &Filters<'_>,
@@ -176,6 +288,67 @@ impl<'a> Copier<'a> {
             self.stats.files += 1;
         }
         self.policy.apply(src, meta, dst)
+    }
+}
+
+/// Regular files handed to a copying thread at once (all from one
+/// directory).
+const FILE_BATCH: usize = 32;
+
+/// Threads copying file data in [`Copier::copy_match`]: the core count, at
+/// most 4 (past that the disk, not the CPU, sets the pace).
+fn copy_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+/// One regular file (not hard-linked) to copy.
+struct FileJob {
+    src: PathBuf,
+    meta: Metadata,
+    dst: PathBuf,
+    shown: String,
+}
+
+/// A copying thread: takes batches until the walk is over. After an error
+/// it keeps draining (so the walk never waits on a full queue) without
+/// copying, and returns the error.
+fn copy_worker(
+    policy: &MetaPolicy<'_>,
+    rx: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<FileJob>>>,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<CopyStats, FileOpError> {
+    let mut stats = CopyStats::default();
+    let mut error = None;
+    loop {
+        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(batch) = next else {
+            return error.map_or(Ok(stats), Err);
+        };
+        if error.is_some() || failed.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
+        for job in &batch {
+            let copied = remove_file_target(&job.dst, &job.shown)
+                .and_then(|()| copy_file_data(&job.src, &job.dst))
+                .and_then(|bytes| {
+                    policy.apply(&job.src, &job.meta, &job.dst)?;
+                    Ok(bytes)
+                });
+            match copied {
+                Ok(bytes) => {
+                    stats.files += 1;
+                    stats.bytes += bytes;
+                }
+                Err(e) => {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
     }
 }
 

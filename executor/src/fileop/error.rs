@@ -31,6 +31,10 @@ pub enum FileOpError {
         instruction: &'static str,
         dest: String,
     },
+    /// The copy stopped because another file of it failed (that failure
+    /// is the one reported).
+    #[error("the copy stopped after an error")]
+    CopyAborted,
     /// A file would replace a directory at the destination.
     #[error("cannot replace directory {path} with a file")]
     ReplaceDirWithFile { path: String },

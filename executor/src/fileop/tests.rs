@@ -789,3 +789,53 @@ async fn download_without_last_modified_gets_epoch() {
         0
     );
 }
+
+#[test]
+fn a_large_tree_is_copied_whole_with_directory_times_kept() {
+    // More files than one batch per directory, in several directories, so
+    // the copying threads take part; directory times are set after their
+    // files went in.
+    let f = fixture();
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_400_000_000);
+    for d in 0..3 {
+        let dir = f.ctx.join(format!("big/d{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..70 {
+            std::fs::write(dir.join(format!("f{i}")), format!("{d}/{i}")).unwrap();
+        }
+        std::fs::set_permissions(dir.join("f3"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        meta::set_time(&dir, t).unwrap();
+    }
+    std::fs::hard_link(f.ctx.join("big/d0/f0"), f.ctx.join("big/d1/link")).unwrap();
+    meta::set_time(&f.ctx.join("big/d1"), t).unwrap();
+    let stats = run(&f, &["big"], "/big/", "/", CopyOptions::copy()).unwrap();
+    assert_eq!(stats.files, 3 * 70 + 1);
+    for d in 0..3 {
+        for i in 0..70 {
+            assert_eq!(read(&f.root, &format!("big/d{d}/f{i}")), format!("{d}/{i}"));
+        }
+        assert_eq!(mode(&f.root, &format!("big/d{d}/f3")), 0o700);
+        let m = std::fs::metadata(f.root.join(format!("big/d{d}"))).unwrap();
+        assert_eq!(m.mtime(), 1_400_000_000, "d{d}");
+    }
+    let a = std::fs::metadata(f.root.join("big/d0/f0")).unwrap();
+    let b = std::fs::metadata(f.root.join("big/d1/link")).unwrap();
+    assert_eq!(a.ino(), b.ino());
+}
+
+#[test]
+fn a_file_that_cannot_be_copied_fails_the_whole_copy() {
+    let f = fixture();
+    let dir = f.ctx.join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..100 {
+        std::fs::write(dir.join(format!("f{i:03}")), "x").unwrap();
+    }
+    // A directory in the way of one file: it cannot be replaced.
+    std::fs::create_dir_all(f.root.join("m/f050")).unwrap();
+    let err = run(&f, &["many"], "/m/", "/", CopyOptions::copy()).unwrap_err();
+    assert!(
+        matches!(err, FileOpError::ReplaceDirWithFile { .. }),
+        "{err}"
+    );
+}

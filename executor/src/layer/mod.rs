@@ -4,7 +4,8 @@
 //! step's overlay upper directory (`upper.rs`) or, for plain-copy
 //! snapshots, found by comparing the rootfs with its lowers
 //! (`compare.rs`); both give the same entries for the same step.
-//! Compression happens later, when the layer is pushed or saved.
+//! Compression happens later, when the layer is pushed or saved. Archiving
+//! and hashing + writing run on two threads (`piped.rs`).
 //!
 //! # Reproducibility
 //!
@@ -20,12 +21,13 @@
 mod changes;
 mod compare;
 mod pax;
+mod piped;
 mod upper;
 
 pub use changes::{DiffReadError, OPAQUE_MARKER, WHITEOUT_PREFIX};
 pub(crate) use compare::{Baseline, ctime};
 
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use kiln_registry::{Store, StoreError};
@@ -115,7 +117,7 @@ fn write_changes(
     options: &LayerOptions,
 ) -> Result<LayerInfo, LayerError> {
     let writer = store.blob_writer().map_err(LayerError::Store)?;
-    let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, writer));
+    let mut builder = tar::Builder::new(piped::Piped::new(writer).map_err(LayerError::Write)?);
     for change in changes {
         pax::append(&mut builder, change, options.source_date_epoch).map_err(|source| {
             LayerError::Archive {
@@ -124,10 +126,8 @@ fn write_changes(
             }
         })?;
     }
-    let buffered = builder.into_inner().map_err(LayerError::Write)?;
-    let writer = buffered
-        .into_inner()
-        .map_err(|e| LayerError::Write(e.into_error()))?;
+    let piped = builder.into_inner().map_err(LayerError::Write)?;
+    let writer = piped.finish().map_err(LayerError::Write)?;
     let info = writer.commit(None).map_err(LayerError::Store)?;
     tracing::debug!(diff_id = %info.digest, size = info.size, entries = changes.len(), "layer written");
     Ok(LayerInfo {

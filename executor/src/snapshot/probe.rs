@@ -139,14 +139,23 @@ fn try_mount(scratch: &Path) -> Result<(), String> {
         sub("upper").display(),
         sub("work").display()
     );
-    mount(
-        Some("overlay"),
-        &sub("merged"),
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .map_err(|e| format!("mount: {e}"))?;
+    // `volatile` where the kernel has it (5.10+), as steps mount: the
+    // unmount then does not sync the whole filesystem
+    let try_with = |o: &str| {
+        mount(
+            Some("overlay"),
+            &sub("merged"),
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(o),
+        )
+    };
+    try_with(&format!("{opts},volatile"))
+        .or_else(|e| match e {
+            nix::errno::Errno::EINVAL => try_with(&opts),
+            e => Err(e),
+        })
+        .map_err(|e| format!("mount: {e}"))?;
     let deleted = std::fs::remove_file(sub("merged").join("f"));
     let _ = nix::mount::umount2(&sub("merged"), nix::mount::MntFlags::MNT_DETACH);
     deleted.map_err(|e| format!("delete through the overlay: {e}"))

@@ -135,6 +135,15 @@ impl Store {
                 tracing::debug!(diff_id = %name, "removed unused layer snapshot");
             }
         }
+        // markers of unsynced snapshots (see `Store::adopt_snapshot`)
+        // whose snapshot is gone
+        if let Ok(entries) = fs::read_dir(self.root().join("snapshots/volatile")) {
+            for entry in entries.flatten() {
+                if !snaps.join(entry.file_name()).exists() {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         self.sweep_compressed_map(&live)?;
         // Per-layer lock files: no lease is held while GC runs, so nobody
         // holds or is about to open one; they are made again when needed.
@@ -344,9 +353,17 @@ mod tests {
         let dead = snaps.join("00".repeat(32));
         fs::create_dir_all(live.join("etc")).unwrap();
         fs::create_dir_all(dead.join("etc")).unwrap();
+        let markers = dir.path().join("snapshots/volatile");
+        fs::create_dir_all(&markers).unwrap();
+        for m in [&live, &dead] {
+            fs::write(markers.join(m.file_name().unwrap()), "boot\n").unwrap();
+        }
         let report = store.collect_garbage().unwrap();
         assert_eq!(report.snapshots, 1);
         assert!(live.exists());
         assert!(!dead.exists());
+        // the live snapshot keeps its marker, the dead one's goes
+        assert!(markers.join(live.file_name().unwrap()).exists());
+        assert!(!markers.join(dead.file_name().unwrap()).exists());
     }
 }

@@ -164,6 +164,17 @@ pub fn unpack_stream<R: Read + Send>(
     Ok(ex.stats)
 }
 
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), read once.
+fn current_boot_id() -> Option<&'static str> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+    })
+    .as_deref()
+}
+
 impl Store {
     /// Where the snapshot of the layer with this diffID lives (whether or
     /// not it exists): `snapshots/layers/<hex>`.
@@ -172,9 +183,108 @@ impl Store {
         Ok(self.root().join("snapshots/layers").join(hex))
     }
 
-    /// The snapshot of this diffID, if it has been unpacked.
+    /// The snapshot of this diffID, if it has been unpacked (and, for a
+    /// snapshot adopted unsynced, in this boot: see
+    /// [`Store::adopt_snapshot`]).
     pub fn snapshot(&self, diff_id: &Digest) -> Option<PathBuf> {
-        self.snapshot_path(diff_id).ok().filter(|p| p.is_dir())
+        let path = self.snapshot_path(diff_id).ok()?;
+        (path.is_dir() && self.snapshot_durable_or_current(diff_id)).then_some(path)
+    }
+
+    /// Where the marker of an unsynced snapshot lives:
+    /// `snapshots/volatile/<hex>`, holding the boot id it was made in.
+    fn volatile_marker(&self, diff_id: &Digest) -> Result<PathBuf, StoreError> {
+        let hex = crate::store::sha256_hex(diff_id)?;
+        Ok(self.root().join("snapshots/volatile").join(hex))
+    }
+
+    /// Whether the snapshot of `diff_id` was synced (no marker) or was made
+    /// unsynced in this boot, so the page cache still holds what it lacks
+    /// on disk.
+    fn snapshot_durable_or_current(&self, diff_id: &Digest) -> bool {
+        let Ok(marker) = self.volatile_marker(diff_id) else {
+            return false;
+        };
+        match fs::read_to_string(&marker) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+            Ok(boot) => current_boot_id().is_some_and(|b| b == boot.trim()),
+            Err(_) => false,
+        }
+    }
+
+    /// Makes the directory `dir` (a build step's overlay upper directory,
+    /// which is that layer in overlay-lower form) the snapshot of
+    /// `diff_id`, by a rename, without syncing it: syncing a step's files
+    /// costs a sync of the whole filesystem, at every step. The snapshot is
+    /// marked with this boot's id and trusted in this boot only; after a
+    /// reboot (which may have been a crash that lost some of its data) it is
+    /// unpacked again from its blob, which is synced. Returns `false` when
+    /// the snapshot exists already (`dir` is left to the caller).
+    pub fn adopt_snapshot(&self, dir: &Path, diff_id: &Digest) -> Result<bool, UnpackError> {
+        let dest = self.snapshot_path(diff_id)?;
+        let marker = self.volatile_marker(diff_id)?;
+        let _lease = self.lease()?;
+        let hex = crate::store::sha256_hex(diff_id)?.to_string();
+        let _lock = crate::store::lock::FileLock::exclusive(
+            &self.root().join(format!("locks/layer-{hex}.lock")),
+        )?;
+        if dest.is_dir() {
+            if self.snapshot_durable_or_current(diff_id) {
+                return Ok(false);
+            }
+            self.discard_snapshot(&dest, &marker)?;
+        }
+        let boot = current_boot_id().ok_or_else(|| UnpackError::Fs {
+            op: "read the boot id for",
+            path: dest.clone(),
+            source: io::Error::from(io::ErrorKind::Unsupported),
+        })?;
+        for d in [marker.parent(), dest.parent()].into_iter().flatten() {
+            fs::create_dir_all(d).map_err(|source| UnpackError::Fs {
+                op: "create",
+                path: d.to_path_buf(),
+                source,
+            })?;
+        }
+        // The marker first: a snapshot is never visible unmarked.
+        fs::write(&marker, format!("{boot}\n")).map_err(|source| UnpackError::Fs {
+            op: "write",
+            path: marker.clone(),
+            source,
+        })?;
+        match nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            dir,
+            nix::fcntl::AT_FDCWD,
+            &dest,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) => Err(UnpackError::Fs {
+                op: "rename into place",
+                path: dest,
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// Removes a snapshot that cannot be trusted any more, and its marker.
+    fn discard_snapshot(&self, dest: &Path, marker: &Path) -> Result<(), UnpackError> {
+        let tmp = self.tmp_name("stale-snapshot");
+        fs::rename(dest, &tmp).map_err(|source| UnpackError::Fs {
+            op: "move aside",
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        crate::store::gc::remove_tree(&tmp)?;
+        match fs::remove_file(marker) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(UnpackError::Fs {
+                op: "remove",
+                path: marker.to_path_buf(),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Unpacks a layer as an overlay lower dir (see the module docs) and
@@ -183,7 +293,7 @@ impl Store {
     /// the work, the others wait for it.
     pub fn unpack_layer(&self, layer: &Layer) -> Result<PathBuf, UnpackError> {
         let dest = self.snapshot_path(&layer.diff_id)?;
-        if dest.is_dir() {
+        if dest.is_dir() && self.snapshot_durable_or_current(&layer.diff_id) {
             return Ok(dest);
         }
         let _lease = self.lease()?;
@@ -192,7 +302,11 @@ impl Store {
             &self.root().join(format!("locks/layer-{hex}.lock")),
         )?;
         if dest.is_dir() {
-            return Ok(dest);
+            if self.snapshot_durable_or_current(&layer.diff_id) {
+                return Ok(dest);
+            }
+            // unsynced and from an earlier boot: unpack it again
+            self.discard_snapshot(&dest, &self.volatile_marker(&layer.diff_id)?)?;
         }
         if let DocKind::Layer(_) | DocKind::Unknown =
             media::kind_of_media(layer.descriptor.media_type())
@@ -259,6 +373,18 @@ impl Store {
                 }
             }
             crate::store::fsync_dir(parent)?;
+            // synced: no longer bound to this boot
+            let marker = self.volatile_marker(&layer.diff_id)?;
+            match fs::remove_file(&marker) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(UnpackError::Fs {
+                        op: "remove",
+                        path: marker,
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
             Ok(stats)
         })();
         match result {

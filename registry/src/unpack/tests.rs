@@ -332,3 +332,41 @@ fn concurrent_unpacks_of_one_layer() {
     );
     assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
 }
+
+/// A step's upper dir adopted unsynced is the layer's snapshot in this boot
+/// only: with another boot's id it is unpacked again from the blob.
+#[test]
+fn adopted_snapshots_are_trusted_for_their_boot_only() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path().join("store")).unwrap();
+    let info = store.write_blob(&lower()).unwrap();
+    let layer = Layer {
+        descriptor: Descriptor::new(MediaType::ImageLayer, info.size, info.digest.clone()),
+        diff_id: info.digest.clone(),
+    };
+    let upper = t.path().join("upper");
+    fs::create_dir_all(upper.join("etc")).unwrap();
+    fs::write(upper.join("etc/from-the-step"), "x").unwrap();
+    assert!(store.adopt_snapshot(&upper, &layer.diff_id).unwrap());
+    let dir = store.snapshot(&layer.diff_id).unwrap();
+    assert!(dir.join("etc/from-the-step").exists());
+    assert!(!upper.exists());
+    // Adopting again: the snapshot is there already.
+    fs::create_dir_all(&upper).unwrap();
+    assert!(!store.adopt_snapshot(&upper, &layer.diff_id).unwrap());
+    assert_eq!(store.unpack_layer(&layer).unwrap(), dir);
+    assert!(dir.join("etc/from-the-step").exists());
+    // As after a reboot: not trusted, unpacked again, then synced (no marker).
+    let marker = t
+        .path()
+        .join("store/snapshots/volatile")
+        .join(layer.diff_id.digest());
+    fs::write(&marker, "another-boot\n").unwrap();
+    assert_eq!(store.snapshot(&layer.diff_id), None);
+    let again = store.unpack_layer(&layer).unwrap();
+    assert_eq!(again, dir);
+    assert!(!dir.join("etc/from-the-step").exists());
+    assert!(dir.join("etc/gone").exists());
+    assert!(!marker.exists());
+    assert_eq!(store.snapshot(&layer.diff_id), Some(dir));
+}
