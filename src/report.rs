@@ -25,3 +25,20 @@ pub fn init_tracing(debug: bool) {
 pub fn print_error(err: &miette::Report) {
     eprintln!("{err:?}");
 }
+
+/// An error and its causes on one line, `: `-separated; a cause whose text
+/// the line already ends with (errors that repeat their source) is not
+/// repeated.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}

@@ -4,14 +4,10 @@
 //! kiln's own media types, see docs/cache-keys.md); images go through
 //! [`super::pull`] and [`super::push`] instead.
 
-use std::sync::Arc;
-
 use futures_util::{StreamExt, TryStreamExt};
-use oci_client::RegistryOperation;
 use oci_spec::image::{Descriptor, Digest, ImageManifest};
 
 use super::client::{OciRepo, RemoteRepo};
-use super::credentials_for;
 use super::error::{Operation, RemoteError, RemoteErrorKind};
 use super::progress::{BlobOutcome, BlobRole, NoProgress};
 use super::pull::remember;
@@ -42,24 +38,8 @@ impl Repository {
         } else {
             Operation::Pull
         };
-        let target = format!("{}/{}", reference.registry(), reference.repository());
-        let err = |kind| RemoteError::new(operation, target.clone(), kind);
-        let credentials = credentials_for(config, reference.registry())
-            .await
-            .map_err(err)?;
-        let repo = OciRepo::connect(
-            Arc::new(config.clone()),
-            reference.registry(),
-            reference.repository(),
-            credentials,
-            if push {
-                RegistryOperation::Push
-            } else {
-                RegistryOperation::Pull
-            },
-        )
-        .await
-        .map_err(err)?;
+        let repo = super::connect(config, reference, operation).await?;
+        let target = super::target_of(reference);
         Ok(Repository {
             repo,
             operation,

@@ -32,6 +32,38 @@ pub use pull::{PullOptions, Pulled, pull, pull_if_missing};
 pub use push::{Pushed, push};
 pub use transport::{INSECURE_REGISTRIES_ENV, RemoteConfig, RetryPolicy};
 
+/// `reference`'s registry and repository as errors name them
+/// (`host[:port]/repo`).
+pub(crate) fn target_of(reference: &crate::reference::Reference) -> String {
+    format!("{}/{}", reference.registry(), reference.repository())
+}
+
+/// Connects to `reference`'s repository with the credentials kiln has for
+/// its registry, for `operation` (pull, or push and pull); errors name the
+/// operation and the repository.
+pub(crate) async fn connect(
+    config: &RemoteConfig,
+    reference: &crate::reference::Reference,
+    operation: Operation,
+) -> Result<client::OciRepo, RemoteError> {
+    let err = |kind| RemoteError::new(operation, target_of(reference), kind);
+    let credentials = credentials_for(config, reference.registry())
+        .await
+        .map_err(err)?;
+    client::OciRepo::connect(
+        std::sync::Arc::new(config.clone()),
+        reference.registry(),
+        reference.repository(),
+        credentials,
+        match operation {
+            Operation::Push => oci_client::RegistryOperation::Push,
+            _ => oci_client::RegistryOperation::Pull,
+        },
+    )
+    .await
+    .map_err(err)
+}
+
 /// The credentials kiln has for `registry` (from the docker config file or
 /// its helper), looked up off the async threads (helpers are processes).
 pub(crate) async fn credentials_for(

@@ -3,14 +3,10 @@
 //! with their digests checked, blobs already present skipped → the image
 //! recorded and tagged. `FROM` and `kiln run` use [`pull_if_missing`].
 
-use std::sync::Arc;
-
 use futures_util::{StreamExt, TryStreamExt};
-use oci_client::RegistryOperation;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::client::{OciRepo, RemoteRepo};
-use super::credentials_for;
+use super::client::RemoteRepo;
 use super::error::{Operation, RemoteError, RemoteErrorKind};
 use super::platform::{self, Platform, is_index_media_type};
 use super::progress::{BlobOutcome, BlobRole, TransferEvent, TransferProgress};
@@ -68,20 +64,9 @@ pub async fn pull(
     options: &PullOptions,
     progress: &dyn TransferProgress,
 ) -> Result<Pulled, RemoteError> {
-    let target = format!("{}/{}", reference.registry(), reference.repository());
+    let target = super::target_of(reference);
     let err = |kind| RemoteError::new(Operation::Pull, target.clone(), kind);
-    let credentials = credentials_for(config, reference.registry())
-        .await
-        .map_err(err)?;
-    let repo = OciRepo::connect(
-        Arc::new(config.clone()),
-        reference.registry(),
-        reference.repository(),
-        credentials,
-        RegistryOperation::Pull,
-    )
-    .await
-    .map_err(err)?;
+    let repo = super::connect(config, reference, Operation::Pull).await?;
     pull_from(
         &repo,
         store,

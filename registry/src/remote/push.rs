@@ -5,15 +5,11 @@
 //! else uploaded streamed from the store; then the manifest's exact bytes
 //! PUT with its media type. `kiln build --push` calls [`push`] too.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use oci_client::RegistryOperation;
 use oci_spec::image::{Descriptor, Digest, MediaType};
 
-use super::client::{OciRepo, RemoteRepo};
-use super::credentials_for;
+use super::client::RemoteRepo;
 use super::error::{Operation, RemoteError, RemoteErrorKind};
 use super::progress::{BlobOutcome, BlobRole, TransferEvent, TransferProgress};
 use super::pull::remember;
@@ -45,21 +41,10 @@ pub async fn push(
     reference: &Reference,
     progress: &dyn TransferProgress,
 ) -> Result<Pushed, RemoteError> {
-    let target = format!("{}/{}", reference.registry(), reference.repository());
+    let target = super::target_of(reference);
     let err = |kind| RemoteError::new(Operation::Push, target.clone(), kind);
     let image = local_image(store, reference).map_err(err)?;
-    let credentials = credentials_for(config, reference.registry())
-        .await
-        .map_err(err)?;
-    let repo = OciRepo::connect(
-        Arc::new(config.clone()),
-        reference.registry(),
-        reference.repository(),
-        credentials,
-        RegistryOperation::Push,
-    )
-    .await
-    .map_err(err)?;
+    let repo = super::connect(config, reference, Operation::Push).await?;
     push_to(
         &repo,
         store,

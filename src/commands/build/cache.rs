@@ -193,7 +193,10 @@ pub async fn import(
         match import_one(store, &config, spec, &mut imported).await {
             Ok(n) => progress.status(v, &format!("{n} cache records")),
             Err(e) => {
-                let msg = format!("cache import from {name} failed: {}", chain(&*e));
+                let msg = format!(
+                    "cache import from {name} failed: {}",
+                    crate::report::one_line(&*e)
+                );
                 tracing::debug!(reference = %name, error = %msg, "cache import failed");
                 progress.status(v, &format!("WARNING: {msg}"));
                 warnings.push(msg);
@@ -202,18 +205,6 @@ pub async fn import(
         progress.completed(v);
     }
     (imported, warnings)
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -437,11 +428,11 @@ async fn export_one(
     let remote_config = RemoteConfig::from_env();
     let repo = Repository::connect(&remote_config, &spec.reference, true)
         .await
-        .map_err(|e| miette!("{}", chain(&e)))?;
+        .map_err(|e| miette!("{}", crate::report::one_line(&e)))?;
     let pushed = repo
         .push_manifest(store, &tag_of(&spec.reference), &manifest)
         .await
-        .map_err(|e| miette!("{}", chain(&e)))?;
+        .map_err(|e| miette!("{}", crate::report::one_line(&e)))?;
     progress.status(
         v,
         &format!(

@@ -24,7 +24,7 @@ pub fn report(file: &str, src: &str, err: &SolveError, rendered: &RenderReport) 
         text.push_str("------");
         eprintln!("{text}");
     }
-    let message = format!("failed to solve: {}", chain(err));
+    let message = format!("failed to solve: {}", crate::report::one_line(err));
     let report = match err.location() {
         Some(loc) => crate::diagnostic::at_span(file, src, span(loc), &message, None),
         None => miette::miette!("{message}"),
@@ -39,20 +39,4 @@ fn span(loc: Location) -> kiln_parser::Span {
         line: loc.line,
         col: loc.col,
     }
-}
-
-/// The error and its causes, `: `-separated (the code frame carries no
-/// cause chain of its own).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.ends_with(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
 }
