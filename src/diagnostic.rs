@@ -2,8 +2,11 @@
 //! offending line with a caret under the span, and a hint when there is one.
 //! `kiln debug parse` and `kiln build` render Dockerfile errors through here;
 //! anything else with a [`Span`] into a text (an expansion error the solver
-//! reports at an instruction) can use [`at_span`].
+//! reports at an instruction) can use [`at_span`]. Other crates' errors get
+//! a hint under them with [`with_hint`].
 
+use std::error::Error;
+use std::fmt;
 use std::io::IsTerminal;
 
 use kiln_parser::Span;
@@ -59,6 +62,48 @@ pub fn at_span(file: &str, src: &str, span: Span, message: &str, help: Option<St
 /// The diagnostic of a Dockerfile error.
 pub fn dockerfile_error(file: &str, src: &str, err: &kiln_parser::Error) -> Report {
     at_span(file, src, err.span, &err.to_string(), err.help())
+}
+
+/// An error with an optional hint; shows the error's own message and cause
+/// chain. The store's, the runner's and the registry's errors go through
+/// [`with_hint`].
+struct Hinted {
+    inner: Box<dyn Error + Send + Sync + 'static>,
+    help: Option<String>,
+}
+
+impl fmt::Debug for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl Error for Hinted {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+impl miette::Diagnostic for Hinted {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+}
+
+/// `e` as a diagnostic with `help` under it.
+pub fn with_hint<E: Error + Send + Sync + 'static>(e: E, help: Option<String>) -> miette::Report {
+    miette::Report::new(Hinted {
+        inner: Box::new(e),
+        help,
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! `kiln kill [-s SIGNAL] CONTAINER...`: sends a signal (default SIGKILL)
 //! to running containers.
 
-use std::process::ExitCode;
-
 use clap::Args;
 
 use super::{CmdResult, runtime};
@@ -21,19 +19,5 @@ pub struct KillArgs {
 pub fn run(global: &GlobalArgs, args: KillArgs) -> CmdResult {
     let signal = kiln_runner::parse_signal(&args.signal).map_err(|e| runtime::diag(e.into()))?;
     let rt = runtime::open(global)?;
-    let mut failed = false;
-    for reference in &args.containers {
-        match rt.kill(reference, signal) {
-            Ok(_) => println!("{reference}"),
-            Err(e) => {
-                crate::report::print_error(&runtime::diag(e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(runtime::each(&args.containers, |c| rt.kill(c, signal)))
 }

@@ -2,8 +2,6 @@
 //! ones too with `-f`, killed first), with their writable layer, logs and
 //! image hold; `-v` also their anonymous volumes.
 
-use std::process::ExitCode;
-
 use clap::Args;
 
 use super::{CmdResult, runtime};
@@ -24,19 +22,7 @@ pub struct RmArgs {
 
 pub fn run(global: &GlobalArgs, args: RmArgs) -> CmdResult {
     let rt = runtime::open(global)?;
-    let mut failed = false;
-    for reference in &args.containers {
-        match rt.remove(reference, args.force, args.volumes) {
-            Ok(_) => println!("{reference}"),
-            Err(e) => {
-                crate::report::print_error(&runtime::diag(e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(runtime::each(&args.containers, |c| {
+        rt.remove(c, args.force, args.volumes)
+    }))
 }

@@ -4,7 +4,7 @@
 //! diagnostics with a hint where one helps.
 
 use std::error::Error;
-use std::fmt;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use kiln_runner::{ImageError, RunnerError, Runtime, StoreImages, SupervisorCommand};
@@ -65,38 +65,6 @@ fn pull(
     Ok(())
 }
 
-/// A runner error with an optional hint.
-struct Hinted {
-    inner: RunnerError,
-    help: Option<String>,
-}
-
-impl fmt::Debug for Hinted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
-    }
-}
-
-impl fmt::Display for Hinted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
-    }
-}
-
-impl Error for Hinted {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.inner.source()
-    }
-}
-
-impl miette::Diagnostic for Hinted {
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-}
-
 fn hint(e: &RunnerError) -> Option<String> {
     Some(match e {
         RunnerError::NoSuchContainer { .. } => "`kiln ps -a` lists the containers".to_string(),
@@ -119,8 +87,29 @@ fn hint(e: &RunnerError) -> Option<String> {
     })
 }
 
+/// Runs `op` on each of `names` as docker's commands on several containers
+/// (or volumes) do: the name printed when it succeeds, the error when it
+/// fails, then the next one; exit status 1 when any failed.
+pub fn each<T>(names: &[String], mut op: impl FnMut(&str) -> Result<T, RunnerError>) -> ExitCode {
+    let mut failed = false;
+    for name in names {
+        match op(name) {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                crate::report::print_error(&diag(e));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// A runner error as a diagnostic.
 pub fn diag(e: RunnerError) -> miette::Report {
     let help = hint(&e);
-    miette::Report::new(Hinted { inner: e, help })
+    crate::diagnostic::with_hint(e, help)
 }

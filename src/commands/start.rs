@@ -32,26 +32,12 @@ pub fn run(global: &GlobalArgs, args: StartArgs) -> CmdResult {
         let code = super::block_on(rt.run_attached(c.id()))?.map_err(runtime::diag)?;
         return Ok(ExitCode::from((code & 0xff) as u8));
     }
-    let mut failed = false;
-    for reference in &args.containers {
-        let result = rt.containers().lookup(reference).and_then(|c| {
-            if c.state.status.is_active() {
-                // Docker: starting a running container is a no-op.
-                return Ok(());
-            }
-            rt.start_detached(c.id())
-        });
-        match result {
-            Ok(()) => println!("{reference}"),
-            Err(e) => {
-                crate::report::print_error(&runtime::diag(e));
-                failed = true;
-            }
+    Ok(runtime::each(&args.containers, |reference| {
+        let c = rt.containers().lookup(reference)?;
+        if c.state.status.is_active() {
+            // Docker: starting a running container is a no-op.
+            return Ok(());
         }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+        rt.start_detached(c.id())
+    }))
 }

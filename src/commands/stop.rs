@@ -2,8 +2,6 @@
 //! (the image's STOPSIGNAL, else SIGTERM), then SIGKILL after the grace
 //! period.
 
-use std::process::ExitCode;
-
 use clap::Args;
 
 use super::{CmdResult, runtime};
@@ -26,19 +24,5 @@ pub struct StopArgs {
 
 pub fn run(global: &GlobalArgs, args: StopArgs) -> CmdResult {
     let rt = runtime::open(global)?;
-    let mut failed = false;
-    for reference in &args.containers {
-        match rt.stop(reference, args.time) {
-            Ok(_) => println!("{reference}"),
-            Err(e) => {
-                crate::report::print_error(&runtime::diag(e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(runtime::each(&args.containers, |c| rt.stop(c, args.time)))
 }

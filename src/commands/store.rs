@@ -2,7 +2,6 @@
 //! into diagnostics with a hint where one helps.
 
 use std::error::Error;
-use std::fmt;
 
 use kiln_registry::{ArchiveError, Store, StoreError};
 
@@ -12,7 +11,7 @@ use crate::cli::GlobalArgs;
 pub fn open(global: &GlobalArgs) -> miette::Result<Store> {
     let root = global.root_dir();
     Store::open(&root).map_err(|e| {
-        diag_with(
+        crate::diagnostic::with_hint(
             e,
             Some(format!(
                 "kiln keeps its state in {}; choose another with --root or KILN_ROOT",
@@ -31,46 +30,6 @@ pub fn unpack_ahead(store: &Store, image: &kiln_registry::store::Image) {
     if let Err(e) = store.unpack_image_parallel(image) {
         tracing::warn!(image = %image.id(), error = %e, "cannot unpack the image's layers yet");
     }
-}
-
-/// An error with an optional hint; shows the error's own message and cause
-/// chain.
-struct Hinted {
-    inner: Box<dyn Error + Send + Sync + 'static>,
-    help: Option<String>,
-}
-
-impl fmt::Debug for Hinted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
-    }
-}
-
-impl fmt::Display for Hinted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
-    }
-}
-
-impl Error for Hinted {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.inner.source()
-    }
-}
-
-impl miette::Diagnostic for Hinted {
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-}
-
-fn diag_with<E: Error + Send + Sync + 'static>(e: E, help: Option<String>) -> miette::Report {
-    miette::Report::new(Hinted {
-        inner: Box::new(e),
-        help,
-    })
 }
 
 fn store_hint(e: &StoreError) -> Option<String> {
@@ -92,18 +51,18 @@ fn store_hint(e: &StoreError) -> Option<String> {
 /// A store error as a diagnostic (with a hint for the common ones).
 pub fn diag(e: StoreError) -> miette::Report {
     let help = store_hint(&e);
-    diag_with(e, help)
+    crate::diagnostic::with_hint(e, help)
 }
 
 /// An import/save/load error as a diagnostic.
 pub fn archive_diag(e: ArchiveError) -> miette::Report {
     match e {
         ArchiveError::Store(e) => diag(e),
-        e => diag_with(e, None),
+        e => crate::diagnostic::with_hint(e, None),
     }
 }
 
 /// Any other error as a diagnostic.
 pub fn other<E: Error + Send + Sync + 'static>(e: E) -> miette::Report {
-    diag_with(e, None)
+    crate::diagnostic::with_hint(e, None)
 }

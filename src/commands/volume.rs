@@ -57,22 +57,6 @@ pub fn run(global: &GlobalArgs, cmd: VolumeCommand) -> CmdResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        VolumeCommand::Rm(args) => {
-            let mut failed = false;
-            for n in &args.names {
-                match rt.remove_volume(n) {
-                    Ok(()) => println!("{n}"),
-                    Err(e) => {
-                        crate::report::print_error(&runtime::diag(e));
-                        failed = true;
-                    }
-                }
-            }
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        VolumeCommand::Rm(args) => Ok(runtime::each(&args.names, |n| rt.remove_volume(n))),
     }
 }
