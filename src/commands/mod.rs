@@ -169,7 +169,6 @@ pub fn dispatch(cli: Cli) -> CmdResult {
 
 /// Runs an async command body on a multi-threaded tokio runtime (commands
 /// that need no I/O concurrency stay synchronous).
-#[allow(dead_code)]
 pub fn block_on<F: std::future::Future>(fut: F) -> miette::Result<F::Output> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -119,7 +119,6 @@ fn keep_as_snapshot(store: &Store, rootfs: &BuildRootfs, diff_id: &oci_spec::ima
 
 /// The overlay mount options for `lowers` (topmost first) and an optional
 /// upper/work pair.
-#[allow(dead_code)]
 fn overlay_options(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> String {
     let lower = lowers
         .iter()
@@ -140,7 +139,6 @@ fn overlay_options(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> String 
 /// given overlay stacks are mounted; returns what `f` returns. Each mount is
 /// (lowers topmost first, optional (upper, work), mountpoint). A stack of a
 /// single read-only lower is used as it is, without a mount.
-#[allow(dead_code)] // used by COPY/ADD/WORKDIR once the fileops API is on main
 pub fn with_mounted<R: Send + 'static>(
     mounts: Vec<StackMount>,
     f: impl FnOnce(&[PathBuf]) -> Result<R, BuildWorkerError> + Send + 'static,

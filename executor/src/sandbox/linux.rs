@@ -4,7 +4,6 @@
 //! container's stdin, and talks to it.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -547,14 +546,6 @@ impl Drop for LinuxRunning {
             let _ = child.wait();
         }
     }
-}
-
-/// Drains a pipe to a string (tests and small outputs).
-#[allow(dead_code)]
-pub(crate) fn read_all(fd: OwnedFd) -> String {
-    let mut s = String::new();
-    let _ = std::fs::File::from(fd).read_to_string(&mut s);
-    s
 }
 
 #[cfg(test)]
