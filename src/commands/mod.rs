@@ -106,20 +106,26 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether the command only prints what it finds: when its standard
-    /// output closes early (`kiln images | head -1`) it should end quietly,
-    /// as other command-line tools do, instead of failing on the write.
-    /// Commands that run processes, relay sockets or hold a build keep
-    /// SIGPIPE ignored (Rust's default) and handle write errors themselves.
+    /// Whether the command only reads local state and prints it: when its
+    /// standard output closes early (`kiln images | head -1`) it should end
+    /// quietly, as other command-line tools do, instead of failing on the
+    /// write. Every other command keeps SIGPIPE ignored (Rust's default):
+    /// they write to sockets (registries through hyper's `writev`, which
+    /// has no MSG_NOSIGNAL; supervisors) and to pipes of processes that may
+    /// be gone (credential helpers, containers), and handle those errors
+    /// themselves.
     fn only_prints(&self) -> bool {
         match self {
-            Command::Build(_)
-            | Command::Run(_)
-            | Command::Create(_)
-            | Command::Start(_)
-            | Command::Exec(_) => false,
+            Command::Images(_)
+            | Command::Inspect(_)
+            | Command::History(_)
+            | Command::Save(_)
+            | Command::Ps(_)
+            | Command::Logs(_)
+            | Command::System(_)
+            | Command::Volume(volume::VolumeCommand::Ls(_)) => true,
             Command::Debug(cmd) => cmd.only_prints(),
-            _ => true,
+            _ => false,
         }
     }
 }
